@@ -1,0 +1,129 @@
+"""Gateway configuration from command-line flags and ``GATEWAY_*`` environment variables.
+
+Precedence: flag, then environment variable, then default. Every option is documented in
+docs/configuration.md; tests pin the names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    model: str | None = None
+    log_level: str = "info"
+    language: str = "en-US"
+    max_sessions: int = 20
+    workers: int = 0  # 0: one per core
+    insights: bool = True
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
+    turn_ttl: int = 86400
+    ice_transport_policy: str = "all"
+    web_root: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"error: {name} must be an integer, got {value!r}") from None
+
+
+def _env_list(env: Mapping[str, str], name: str) -> list[str]:
+    return [v.strip() for v in env.get(name, "").split(",") if v.strip()]
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("port must be between 0 and 65535")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    d = GatewayConfig()
+    p = argparse.ArgumentParser(
+        prog="gateway",
+        description="WebRTC-to-WebSocket media gateway: live transcripts and insights "
+        "from browser audio, in Symbl's real-time message shapes.",
+    )
+    p.add_argument("--host", default=env.get("GATEWAY_HOST", d.host),
+                   help="address to listen on (env GATEWAY_HOST; default %(default)s)")
+    p.add_argument("--port", type=_port, default=_env_int(env, "GATEWAY_PORT", d.port),
+                   help="TCP port (env GATEWAY_PORT; default %(default)s; 0 picks a free one)")
+    p.add_argument("--model", default=env.get("VOSK_MODEL") or None,
+                   help="path to a Vosk model directory (env VOSK_MODEL); without it the "
+                   "default English model is downloaded once into the user cache")
+    p.add_argument("--log-level", choices=LOG_LEVELS,
+                   default=env.get("GATEWAY_LOG_LEVEL", d.log_level).lower(),
+                   help="env GATEWAY_LOG_LEVEL; default %(default)s")
+    p.add_argument("--language", default=env.get("GATEWAY_LANGUAGE", d.language),
+                   help="language the model recognises, checked against the client's "
+                   "languageCode (env GATEWAY_LANGUAGE; default %(default)s)")
+    p.add_argument("--max-sessions", type=_positive,
+                   default=_env_int(env, "GATEWAY_MAX_SESSIONS", d.max_sessions),
+                   help="concurrent sessions before new ones get 'server_busy' "
+                   "(env GATEWAY_MAX_SESSIONS; default %(default)s)")
+    p.add_argument("--workers", type=int, default=_env_int(env, "GATEWAY_WORKERS", d.workers),
+                   help="recognition worker threads, 0 = one per core (env GATEWAY_WORKERS)")
+    p.add_argument("--no-insights", action="store_true",
+                   default=env.get("GATEWAY_INSIGHTS", "1").lower() in ("0", "false", "no"),
+                   help="transcripts only (env GATEWAY_INSIGHTS=0)")
+    p.add_argument("--stun-url", action="append", default=None,
+                   help="STUN server URL, repeatable (env GATEWAY_STUN_URL, comma-separated)")
+    p.add_argument("--turn-url", action="append", default=None,
+                   help="TURN server URL, repeatable (env GATEWAY_TURN_URL, comma-separated)")
+    p.add_argument("--turn-secret", default=env.get("GATEWAY_TURN_SECRET") or None,
+                   help="coturn static-auth-secret for TURN REST credentials "
+                   "(env GATEWAY_TURN_SECRET)")
+    p.add_argument("--turn-ttl", type=_positive,
+                   default=_env_int(env, "GATEWAY_TURN_TTL", d.turn_ttl),
+                   help="lifetime of issued TURN credentials in seconds "
+                   "(env GATEWAY_TURN_TTL; default %(default)s)")
+    p.add_argument("--ice-transport-policy", choices=("all", "relay"),
+                   default=env.get("GATEWAY_ICE_TRANSPORT_POLICY", d.ice_transport_policy),
+                   help="'relay' forces every call through TURN "
+                   "(env GATEWAY_ICE_TRANSPORT_POLICY; default %(default)s)")
+    return p
+
+
+def parse_config(argv: Sequence[str] | None = None,
+                 env: Mapping[str, str] | None = None) -> GatewayConfig:
+    env = os.environ if env is None else env
+    args = build_parser(env).parse_args(argv)
+    return GatewayConfig(
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        log_level=args.log_level,
+        language=args.language,
+        max_sessions=args.max_sessions,
+        workers=max(0, args.workers),
+        insights=not args.no_insights,
+        stun_urls=tuple(args.stun_url or _env_list(env, "GATEWAY_STUN_URL")),
+        turn_urls=tuple(args.turn_url or _env_list(env, "GATEWAY_TURN_URL")),
+        turn_secret=args.turn_secret,
+        turn_ttl=args.turn_ttl,
+        ice_transport_policy=args.ice_transport_policy,
+    )

@@ -1,0 +1,402 @@
+"""A session: one participant's peer connection, audio pipeline, recognizer and outputs.
+
+Each stage owns its state and hands events forward; the session owns their lifetimes
+(start, bye, vanish, shutdown). Audio flows reader task -> bounded queue -> recognizer task
+-> sinks, so a slow recognizer never blocks aiortc's reader and a slow sink never blocks
+recognition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+from aiortc.sdp import candidate_from_sdp
+
+from signaling.interface import Notify, RemoteCandidate, SessionError
+
+from . import messages
+from .audio import AudioPipeline, PcmChunk
+from .recognizer import Final, Partial, RecognitionEngine, RecognizerStream, TranscriptEvent
+from .sdp import summarize_offer
+from .sinks import DataChannelSink, Message, Sink
+from .start_config import ConfigError, StartConfig, language_matches, parse_start_config
+from .transcript import Phrase
+
+log = logging.getLogger(__name__)
+
+DATA_CHANNEL_LABEL = "insights"
+
+
+class ConversationInsights(Protocol):
+    """What a session needs from the insights engine (``gateway.insights.InsightsEngine``)."""
+
+    def punctuate(self, raw_text: str, *, final: bool = True) -> str: ...
+
+    def feed(self, phrase: Phrase) -> Any: ...
+
+    def analytics(self) -> Message | None: ...
+
+    def finish(self) -> list[Message]: ...
+
+
+class InsightsProvider(Protocol):
+    """Validates a client's insight settings at start, builds the engine when audio flows."""
+
+    def prepare(self, start: StartConfig) -> Callable[[datetime], ConversationInsights]:
+        """Raise ``ConfigError`` for bad settings; return a builder taking stream time 0."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    language: str = "en-US"
+    chunk_ms: int = 100
+    partial_interval: float = 0.15
+    backlog_seconds: float = 10.0
+    analytics_interval: float = 10.0
+    connect_timeout: float = 30.0
+    stop_timeout: float = 10.0
+
+
+class Session:
+    """Implements ``signaling.interface.SignalingSession`` for one participant."""
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        engine: RecognitionEngine,
+        rtc_configuration: Callable[[], RTCConfiguration],
+        settings: SessionSettings,
+        notify: Notify,
+        insights: InsightsProvider | None = None,
+        on_closed: Callable[[Session], None] = lambda s: None,
+        prepare_offer: Callable[[str], str] = lambda sdp: sdp,
+    ) -> None:
+        self.id = session_id
+        self._engine = engine
+        self._rtc_configuration = rtc_configuration
+        self._settings = settings
+        self._notify = notify
+        self._insights_provider = insights
+        self._on_closed = on_closed
+        self._prepare_offer = prepare_offer
+        self.created = time.monotonic()
+
+        self.pc: RTCPeerConnection | None = None
+        self.start_config: StartConfig | None = None
+        self._sink: DataChannelSink | None = None
+        self._sinks: list[Sink] = []
+        self._pipeline = AudioPipeline(settings.chunk_ms)
+        self._queue: asyncio.Queue[PcmChunk | None] = asyncio.Queue(
+            maxsize=max(1, int(settings.backlog_seconds * 1000 / settings.chunk_ms))
+        )
+        self._stream: RecognizerStream | None = None
+        self._build_insights: Callable[[datetime], ConversationInsights] | None = None
+        self._insights: ConversationInsights | None = None
+        self._insights_lock = asyncio.Lock()
+        self._stream_start: datetime | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reader: asyncio.Task[None] | None = None
+        self._recognizer_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._closed = asyncio.Event()
+        self.dropped_chunks = 0
+        self.connected_at: float | None = None
+
+    # -- SignalingSession ---------------------------------------------------------------
+
+    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> str:
+        if self._stopping:
+            raise SessionError("session_closed", "this session has ended", fatal=True)
+        self.start_config = self._validate_config(config)
+        try:
+            summary = summarize_offer(offer_sdp)
+        except ValueError as exc:
+            raise SessionError("invalid_sdp", f"the offer is not valid SDP: {exc}") from None
+        if not summary.audio_sending:
+            raise SessionError(
+                "no_audio",
+                "the offer sends no audio: add a microphone track (sendrecv or sendonly)",
+            )
+        if not summary.data_channel:
+            raise SessionError(
+                "no_data_channel",
+                f"create a data channel labelled '{DATA_CHANNEL_LABEL}' before the offer: "
+                "results are delivered on it",
+            )
+        speaker = self.start_config.speaker
+        self._stream = self._engine.stream(speaker, partial_interval=self._settings.partial_interval)
+        pc = RTCPeerConnection(self._rtc_configuration())
+        self.pc = pc
+        self._sink = DataChannelSink(pc)
+        self._sinks = [self._sink]
+        pc.on("track", self._on_track)
+        pc.on("datachannel", self._on_datachannel)
+        pc.on("connectionstatechange", self._on_connection_state)
+        try:
+            await pc.setRemoteDescription(
+                RTCSessionDescription(sdp=self._prepare_offer(offer_sdp), type="offer")
+            )
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except Exception as exc:
+            log.info("session %s: offer rejected by aiortc: %r", self.id, exc)
+            await self._teardown()
+            raise SessionError(
+                "invalid_sdp", f"the offer could not be applied: {exc or type(exc).__name__}",
+                fatal=True,
+            ) from None
+        self._spawn(self._connect_watchdog())
+        self._recognizer_task = self._spawn(self._recognize())
+        return pc.localDescription.sdp
+
+    async def add_candidate(self, candidate: RemoteCandidate) -> None:
+        pc = self.pc
+        if pc is None or self._stopping:
+            raise SessionError("session_closed", "this session has ended", fatal=True)
+        if candidate.candidate is None:
+            await pc.addIceCandidate(None)  # end of candidates
+            return
+        text = candidate.candidate
+        text = text[len("candidate:"):] if text.startswith("candidate:") else text
+        try:
+            ice = candidate_from_sdp(text)
+        except Exception:
+            raise SessionError("invalid_candidate", "the candidate could not be parsed") from None
+        if ice.ip.endswith(".local"):
+            # mDNS-hidden browser address: resolving it would stall; the browser still
+            # reaches our own candidates and is learned as peer-reflexive.
+            log.debug("session %s: ignoring mDNS candidate %s", self.id, ice.ip)
+            return
+        ice.sdpMid = candidate.sdp_mid
+        ice.sdpMLineIndex = candidate.sdp_mline_index
+        try:
+            await pc.addIceCandidate(ice)
+        except Exception as exc:
+            raise SessionError("invalid_candidate", f"the candidate was refused: {exc}") from None
+
+    async def stop(self) -> None:
+        """Bye: recognise what is left, send the last results, then close everything."""
+        if self._stopping:
+            await self._closed.wait()
+            return
+        self._stopping = True
+        try:
+            await asyncio.wait_for(self._flush(), self._settings.stop_timeout)
+        except TimeoutError:
+            log.warning("session %s: final flush timed out", self.id)
+        finally:
+            await self._teardown()
+
+    async def close(self) -> None:
+        await self.stop()
+
+    # -- aiortc callbacks ---------------------------------------------------------------
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio" and self._reader is None:
+            self._reader = self._spawn(self._read_audio(track))
+        else:
+            # aiortc decodes every track into an unbounded queue: read it or leak.
+            self._spawn(_discard(track))
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        if channel.label == DATA_CHANNEL_LABEL and self._sink is not None:
+            self._sink.attach(channel)
+        else:
+            log.info("session %s: ignoring data channel %r", self.id, channel.label)
+
+    async def _on_connection_state(self) -> None:
+        pc = self.pc
+        if pc is None:
+            return
+        state = pc.connectionState
+        log.info("session %s: peer connection %s", self.id, state)
+        if state == "connected" and self.connected_at is None:
+            self.connected_at = time.monotonic()
+        if state in ("failed", "closed") and not self._stopping:
+            code = "ice_failed" if state == "failed" else "peer_closed"
+            await self._notify(
+                {"type": "error", "code": code, "message": f"the peer connection {state}"}
+            )
+            self._spawn(self.stop())
+
+    # -- media path ---------------------------------------------------------------------
+
+    async def _read_audio(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                if self._stream_start is None:
+                    self._begin_recognition()
+                for chunk in self._pipeline.push(frame):  # type: ignore[arg-type]
+                    self._enqueue(chunk)
+        except MediaStreamError:
+            log.info("session %s: audio track ended", self.id)
+
+    def _begin_recognition(self) -> None:
+        self._stream_start = datetime.now(UTC)
+        if self._build_insights is not None:
+            self._insights = self._build_insights(self._stream_start)
+            self._spawn(self._analytics_loop())
+        self._emit(messages.recognition_started())
+
+    def _enqueue(self, chunk: PcmChunk) -> None:
+        if self._queue.full():
+            # Recognition is behind by backlog_seconds: drop the oldest audio rather than
+            # let memory grow; counted and logged so an overloaded host is visible.
+            self._queue.get_nowait()
+            self.dropped_chunks += 1
+            if self.dropped_chunks % 50 == 1:
+                log.warning("session %s: recognizer overloaded, dropped %d chunks",
+                            self.id, self.dropped_chunks)
+        self._queue.put_nowait(chunk)
+
+    async def _recognize(self) -> None:
+        assert self._stream is not None
+        while (chunk := await self._queue.get()) is not None:
+            await self._handle(await self._stream.accept(chunk))
+        await self._handle(await self._stream.finish())
+
+    async def _handle(self, events: list[TranscriptEvent]) -> None:
+        for event in events:
+            if isinstance(event, Partial):
+                self._emit(self._partial_message(event.text))
+            elif isinstance(event, Final):
+                await self._final(event.phrase)
+
+    def _partial_message(self, text: str) -> Message:
+        assert self._stream is not None
+        punctuated = self._insights.punctuate(text, final=False) if self._insights else text
+        return messages.recognition_result(
+            transcript=text, punctuated=punctuated, is_final=False,
+            speaker=self._stream.speaker, participant_id=self.id,
+        )
+
+    async def _final(self, phrase: Phrase) -> None:
+        assert self._stream_start is not None
+        content, sentiment, extra = phrase.text, None, []
+        if self._insights is not None:
+            async with self._insights_lock:
+                analysis = await self._engine.run(self._insights.feed, phrase)
+            content, sentiment, extra = analysis.content, analysis.sentiment, analysis.messages
+        self._emit(messages.recognition_result(
+            transcript=phrase.text, punctuated=content, is_final=True, speaker=phrase.speaker,
+            participant_id=self.id, confidence=phrase.confidence, words=phrase.words,
+        ))
+        self._emit(messages.message_response(
+            phrase, content=content, participant_id=self.id,
+            stream_start=self._stream_start, sentiment=sentiment,
+        ))
+        for message in extra:
+            self._emit(message)
+
+    async def _analytics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.analytics_interval)
+            if self._insights is None:
+                return
+            async with self._insights_lock:
+                report = await self._engine.run(self._insights.analytics)
+            if report is not None:
+                self._emit(report)  # type: ignore[arg-type]
+
+    def _emit(self, message: Message) -> None:
+        for sink in self._sinks:
+            sink.send(message)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _validate_config(self, config: Mapping[str, Any]) -> StartConfig:
+        try:
+            start = parse_start_config(config)
+            if self._insights_provider is not None:
+                self._build_insights = self._insights_provider.prepare(start)
+        except ConfigError as exc:
+            raise SessionError("invalid_config", str(exc)) from None
+        except ValueError as exc:  # insights config errors are ValueErrors with a field
+            raise SessionError("invalid_config", str(exc)) from None
+        if start.language_code and not language_matches(start.language_code,
+                                                        self._settings.language):
+            raise SessionError(
+                "unsupported_language",
+                f"languageCode {start.language_code!r} is not served here; "
+                f"this gateway's model recognises {self._settings.language}",
+            )
+        return start
+
+    async def _connect_watchdog(self) -> None:
+        await asyncio.sleep(self._settings.connect_timeout)
+        pc = self.pc
+        if pc is not None and pc.connectionState != "connected" and not self._stopping:
+            await self._notify({
+                "type": "error", "code": "connect_timeout",
+                "message": f"no media connection within {self._settings.connect_timeout:.0f} s "
+                           "(ICE could not connect: check STUN/TURN settings and firewalls)",
+            })
+            self._spawn(self.stop())
+
+    async def _flush(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._recognizer_task is not None:
+            for chunk in self._pipeline.close():
+                await self._queue.put(chunk)
+            await self._queue.put(None)
+            await self._recognizer_task
+        if self._insights is not None:
+            async with self._insights_lock:
+                final = await self._engine.run(self._insights.finish)
+            for message in final:  # type: ignore[attr-defined]
+                self._emit(message)
+        if self._stream_start is not None:
+            self._emit(messages.recognition_stopped())
+        for sink in self._sinks:
+            await sink.drain(timeout=2.0)
+
+    async def _teardown(self) -> None:
+        self._stopping = True
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        if self.pc is not None:
+            await self.pc.close()
+        self._stream = None
+        if not self._closed.is_set():
+            self._closed.set()
+            self._on_closed(self)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("session %s: task failed", self.id, exc_info=task.exception())
+
+
+async def _discard(track: MediaStreamTrack) -> None:
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            await track.recv()

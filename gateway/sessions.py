@@ -1,0 +1,80 @@
+"""The registry of open sessions: admission, lookup for health, and shutdown.
+
+Implements ``signaling.interface.SessionFactory`` so signaling can open sessions without
+knowing what they contain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCConfiguration
+
+from signaling.interface import Notify, SessionError
+
+from .recognizer import RecognitionEngine
+from .session import InsightsProvider, Session, SessionSettings
+
+log = logging.getLogger(__name__)
+
+
+class SessionManager:
+    def __init__(
+        self,
+        engine: RecognitionEngine,
+        *,
+        settings: SessionSettings,
+        max_sessions: int,
+        rtc_configuration: Callable[[], RTCConfiguration],
+        ice_servers: Callable[[str], list[dict[str, Any]]],
+        insights: InsightsProvider | None = None,
+        prepare_offer: Callable[[str], str] = lambda sdp: sdp,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.max_sessions = max_sessions
+        self._rtc_configuration = rtc_configuration
+        self._ice_servers = ice_servers
+        self._insights = insights
+        self._prepare_offer = prepare_offer
+        self.sessions: dict[str, Session] = {}
+        self.accepting = True
+
+    def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
+        return self._ice_servers(session_id)
+
+    def open(self, session_id: str, notify: Notify) -> Session:
+        if not self.accepting:
+            raise SessionError("shutting_down", "the gateway is shutting down", fatal=True)
+        if len(self.sessions) >= self.max_sessions:
+            raise SessionError(
+                "server_busy",
+                f"the gateway is at its limit of {self.max_sessions} sessions; try again later",
+                fatal=True,
+            )
+        session = Session(
+            session_id,
+            engine=self.engine,
+            rtc_configuration=self._rtc_configuration,
+            settings=self.settings,
+            notify=notify,
+            insights=self._insights,
+            on_closed=self._closed,
+            prepare_offer=self._prepare_offer,
+        )
+        self.sessions[session_id] = session
+        return session
+
+    def _closed(self, session: Session) -> None:
+        self.sessions.pop(session.id, None)
+
+    async def close_all(self) -> None:
+        """Shutdown: stop accepting, then flush and close every session concurrently."""
+        self.accepting = False
+        sessions = list(self.sessions.values())
+        if sessions:
+            log.info("closing %d open sessions", len(sessions))
+            await asyncio.gather(*(s.stop() for s in sessions), return_exceptions=True)

@@ -1,0 +1,53 @@
+"""The seam between signaling and the media side.
+
+Signaling depends on these protocols only; the gateway implements them. Errors the media
+side wants the client to see are raised as ``SessionError`` with a stable code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Notify = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class SessionError(Exception):
+    """A request the session cannot honour. ``fatal`` errors end the signaling connection."""
+
+    def __init__(self, code: str, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fatal = fatal
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteCandidate:
+    """A trickled ICE candidate; ``candidate`` None or "" means end of candidates."""
+
+    candidate: str | None
+    sdp_mid: str | None
+    sdp_mline_index: int | None
+
+
+class SignalingSession(Protocol):
+    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> str:
+        """Apply the offer and return the answer SDP."""
+
+    async def add_candidate(self, candidate: RemoteCandidate) -> None: ...
+
+    async def stop(self) -> None:
+        """Graceful end (``bye``): flush final results, then close."""
+
+    async def close(self) -> None:
+        """The signaling connection went away: free everything, flushing where possible."""
+
+
+class SessionFactory(Protocol):
+    def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
+        """RTCIceServer-shaped dicts with fresh credentials for this client."""
+
+    def open(self, session_id: str, notify: Notify) -> SignalingSession:
+        """Create a session; raise ``SessionError("server_busy", ...)`` when full."""

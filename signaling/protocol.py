@@ -1,0 +1,157 @@
+"""Signaling messages: parsing and validation of what the client sends.
+
+Every rejection is a ``ProtocolError`` with a stable ``code`` (documented in
+docs/protocol.md) and a message a developer can act on. Nothing here touches a session.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .interface import RemoteCandidate
+
+# Large enough for any real SDP offer (Chrome's audio+data offer is ~3-6 KB, with many
+# candidates ~10 KB), small enough that a client cannot make us parse megabytes.
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_CANDIDATE_CHARS = 1024
+
+PROTOCOL_VERSION = 1
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    sdp: str
+    config: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    candidate: RemoteCandidate
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientMessage = Offer | Candidate | Bye | Ping
+
+
+def hello(session_id: str, ice_servers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "type": "hello",
+        "sessionId": session_id,
+        "iceServers": ice_servers,
+        "protocolVersion": PROTOCOL_VERSION,
+    }
+
+
+def answer(sdp: str) -> dict[str, Any]:
+    return {"type": "answer", "sdp": sdp}
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
+
+
+def _field(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], name: str) -> Any:
+    if key not in data:
+        raise ProtocolError("missing_field", f"'{key}' is required in a {name} message")
+    value = data[key]
+    # bool is an int in Python; JSON true is never a valid index or string.
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ProtocolError("invalid_field", f"'{key}' must be {_kind_name(kind)}, got boolean")
+    if not isinstance(value, kind):
+        raise ProtocolError(
+            "invalid_field", f"'{key}' must be {_kind_name(kind)}, got {_json_type(value)}"
+        )
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {str: "a string", int: "an integer", dict: "an object", type(None): "null"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)
+
+
+def parse(text: str) -> ClientMessage:
+    """Turn one WebSocket text frame into a typed message or raise ``ProtocolError``."""
+    if len(text.encode("utf-8", errors="surrogatepass")) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(
+            "message_too_large", f"messages are limited to {MAX_MESSAGE_BYTES} bytes"
+        )
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ProtocolError("bad_json", f"message is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("bad_message", f"message must be a JSON object, got {_json_type(data)}")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_message", "message needs a string 'type' field")
+    if kind == "offer":
+        sdp = _field(data, "sdp", str, "offer")
+        if not sdp.strip():
+            raise ProtocolError("invalid_field", "'sdp' must not be empty")
+        config = data.get("config")
+        if config is None:
+            config = {}
+        elif not isinstance(config, dict):
+            raise ProtocolError(
+                "invalid_field", f"'config' must be an object, got {_json_type(config)}"
+            )
+        return Offer(sdp=sdp, config=config)
+    if kind == "candidate":
+        return Candidate(_parse_candidate(data))
+    if kind == "bye":
+        return Bye()
+    if kind == "ping":
+        return Ping()
+    raise ProtocolError("unknown_type", f"unknown message type '{kind[:64]}'")
+
+
+def _parse_candidate(data: Mapping[str, Any]) -> RemoteCandidate:
+    if "candidate" not in data:
+        raise ProtocolError("missing_field", "'candidate' is required (null ends candidates)")
+    value = data["candidate"]
+    if value is not None and not isinstance(value, str):
+        raise ProtocolError(
+            "invalid_field", f"'candidate' must be a string or null, got {_json_type(value)}"
+        )
+    if value is not None and len(value) > MAX_CANDIDATE_CHARS:
+        raise ProtocolError("invalid_field", "'candidate' is too long")
+    mid = data.get("sdpMid")
+    if mid is not None and not isinstance(mid, str):
+        raise ProtocolError("invalid_field", f"'sdpMid' must be a string, got {_json_type(mid)}")
+    index = data.get("sdpMLineIndex")
+    if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+        raise ProtocolError(
+            "invalid_field", f"'sdpMLineIndex' must be an integer, got {_json_type(index)}"
+        )
+    if value and mid is None and index is None:
+        raise ProtocolError("missing_field", "a candidate needs 'sdpMid' or 'sdpMLineIndex'")
+    return RemoteCandidate(candidate=value or None, sdp_mid=mid, sdp_mline_index=index)

@@ -1,0 +1,135 @@
+"""The ``/ws`` signaling endpoint: one WebSocket, one session, JSON text messages.
+
+The handler enforces message order (offer before candidates, one offer per connection),
+turns every bad message into an ``error`` reply while keeping the connection open, and
+always releases the session when the socket goes away, however it goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from . import protocol
+from .interface import SessionError, SessionFactory, SignalingSession
+from .protocol import Bye, Candidate, Offer, Ping, ProtocolError
+
+log = logging.getLogger(__name__)
+
+# aiohttp closes the socket (1009) above this; below it we answer with an error instead.
+HARD_FRAME_LIMIT = 4 * protocol.MAX_MESSAGE_BYTES
+MAX_CANDIDATES = 200
+
+FACTORY_KEY: web.AppKey[SessionFactory] = web.AppKey("session_factory", SessionFactory)  # type: ignore[type-abstract]
+
+
+class _Connection:
+    """State of one signaling connection."""
+
+    def __init__(self, ws: web.WebSocketResponse, session_id: str) -> None:
+        self.ws = ws
+        self.session_id = session_id
+        self.session: SignalingSession | None = None
+        self.started = False
+        self.candidates = 0
+        self.send_lock = asyncio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.ws.closed:
+            return
+        async with self.send_lock:
+            try:
+                await self.ws.send_json(message)
+            except (ConnectionError, RuntimeError) as exc:
+                log.debug("session %s: send failed: %s", self.session_id, exc)
+
+    async def send_error(self, code: str, message: str) -> None:
+        log.info("session %s: error %s: %s", self.session_id, code, message)
+        await self.send(protocol.error(code, message))
+
+
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
+    factory = request.app[FACTORY_KEY]
+    ws = web.WebSocketResponse(max_msg_size=HARD_FRAME_LIMIT, heartbeat=20.0)
+    await ws.prepare(request)
+    conn = _Connection(ws, str(uuid.uuid4()))
+    try:
+        conn.session = factory.open(conn.session_id, conn.send)
+    except SessionError as exc:
+        await conn.send_error(exc.code, exc.message)
+        await ws.close()
+        return ws
+    log.info("session %s: signaling connected from %s", conn.session_id, request.remote)
+    try:
+        await conn.send(protocol.hello(conn.session_id, factory.ice_servers(conn.session_id)))
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                if not await _handle_text(conn, msg.data):
+                    break
+            elif msg.type == WSMsgType.BINARY:
+                await conn.send_error(
+                    "unsupported_binary",
+                    "binary frames are not accepted: audio travels over WebRTC, "
+                    "signaling is JSON text",
+                )
+            elif msg.type == WSMsgType.ERROR:
+                log.info("session %s: websocket error: %s", conn.session_id, ws.exception())
+                break
+    finally:
+        await conn.session.close()
+        if not ws.closed:
+            await ws.close()
+        log.info("session %s: signaling closed", conn.session_id)
+    return ws
+
+
+async def _handle_text(conn: _Connection, text: str) -> bool:
+    """Handle one message; return False when the connection should end."""
+    assert conn.session is not None
+    try:
+        message = protocol.parse(text)
+        if isinstance(message, Offer):
+            if conn.started:
+                raise ProtocolError(
+                    "already_started", "this connection already has a session; open a new one"
+                )
+            conn.started = True
+            sdp = await conn.session.start(message.sdp, message.config)
+            await conn.send(protocol.answer(sdp))
+        elif isinstance(message, Candidate):
+            if not conn.started:
+                raise ProtocolError("no_session", "send an offer before candidates")
+            conn.candidates += 1
+            if conn.candidates > MAX_CANDIDATES:
+                raise ProtocolError("too_many_candidates", f"at most {MAX_CANDIDATES} candidates")
+            await conn.session.add_candidate(message.candidate)
+        elif isinstance(message, Bye):
+            if conn.started:
+                await conn.session.stop()
+            await conn.send({"type": "bye"})
+            return False
+        elif isinstance(message, Ping):
+            await conn.send({"type": "pong"})
+    except ProtocolError as exc:
+        await conn.send_error(exc.code, exc.message)
+    except SessionError as exc:
+        await conn.send_error(exc.code, exc.message)
+        if exc.fatal:
+            return False
+        if exc.code in _RETRYABLE_START_CODES:
+            conn.started = False  # nothing was set up; let the client offer again
+    except Exception:
+        log.exception("session %s: unexpected failure", conn.session_id)
+        await conn.send_error("internal_error", "the server failed to handle that message")
+        return False
+    return True
+
+
+# Offers rejected before any peer connection exists may be corrected and sent again.
+_RETRYABLE_START_CODES = frozenset(
+    {"invalid_config", "invalid_sdp", "no_audio", "no_data_channel", "unsupported_language"}
+)

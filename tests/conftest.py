@@ -1,0 +1,69 @@
+"""Shared fixtures: the real Vosk model, a real gateway on a free loopback port.
+
+The model comes from ``VOSK_MODEL`` (CI points it at an offline copy); without it, the
+product's own fetcher is used, exactly as for a user.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from gateway.app import MANAGER_KEY, create_app
+from gateway.config import GatewayConfig
+from gateway.model_store import resolve_model
+from gateway.session import SessionSettings
+from gateway.sessions import SessionManager
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    return resolve_model(os.environ.get("VOSK_MODEL") or None)
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    app: web.Application
+    runner: web.AppRunner
+
+    @property
+    def manager(self) -> SessionManager:
+        return self.app[MANAGER_KEY]
+
+
+StartGateway = Callable[..., Awaitable[RunningGateway]]
+
+
+@pytest.fixture
+async def start_gateway(model_path: Path) -> AsyncIterator[StartGateway]:
+    """Start gateways with chosen config/settings; all are shut down after the test."""
+    runners: list[web.AppRunner] = []
+
+    async def start(config: GatewayConfig | None = None,
+                    settings: SessionSettings | None = None, **overrides: Any) -> RunningGateway:
+        cfg = replace(config or GatewayConfig(), **overrides)
+        app = create_app(cfg, model_path, session_settings=settings)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        return RunningGateway(f"http://127.0.0.1:{port}", app, runner)
+
+    yield start
+    for runner in reversed(runners):
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def gateway(start_gateway: StartGateway) -> RunningGateway:
+    """A gateway with default settings (insights on, no ICE servers: offline)."""
+    return await start_gateway()

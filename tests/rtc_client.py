@@ -1,0 +1,291 @@
+"""A real aiortc client of the gateway, written from docs/protocol.md alone.
+
+Tests and benchmarks use it to stream a WAV file through ``/ws`` exactly as a browser
+would: a data channel labelled ``insights`` before the offer, a microphone-like audio
+track paced in real time, optional trickle ICE, and ``bye`` at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+import numpy as np
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+
+FRAME_SAMPLES = 960  # 20 ms at 48 kHz
+RATE = 48_000
+
+
+def read_wav_48k(path: Path) -> np.ndarray:
+    """Mono int16 samples at 48 kHz, resampled with PyAV when the file is at another rate."""
+    with wave.open(str(path), "rb") as w:
+        rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+        raw = w.readframes(w.getnframes())
+    if width != 2:
+        raise ValueError(f"{path}: need 16-bit PCM, got {8 * width}-bit")
+    samples = np.frombuffer(raw, dtype=np.int16).reshape(-1, channels)[:, 0].copy()
+    if rate == RATE:
+        return samples
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = rate
+    out = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(out).astype(np.int16)
+
+
+class WavTrack(MediaStreamTrack):
+    """Plays samples like a microphone: 20 ms frames in real time, then silence."""
+
+    kind = "audio"
+
+    def __init__(self, samples: np.ndarray, *, tail_silence: float = 1.5, speed: float = 1.0):
+        super().__init__()
+        pad = np.zeros(int(tail_silence * RATE), dtype=np.int16)
+        self._samples = np.concatenate([samples.astype(np.int16), pad])
+        self._pos = 0
+        self._speed = speed
+        self._start: float | None = None
+        self.finished = asyncio.Event()
+
+    @property
+    def duration(self) -> float:
+        return len(self._samples) / RATE
+
+    async def recv(self) -> av.AudioFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self._pos / RATE / self._speed
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        chunk = self._samples[self._pos:self._pos + FRAME_SAMPLES]
+        if len(chunk) < FRAME_SAMPLES:
+            self.finished.set()
+            chunk = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        frame.pts = self._pos
+        frame.time_base = fractions.Fraction(1, RATE)
+        self._pos += FRAME_SAMPLES
+        return frame
+
+
+def split_candidates(sdp: str) -> tuple[str, list[dict[str, Any]]]:
+    """Remove candidates from an SDP and return them as trickle messages (mid per section)."""
+    lines, candidates, mid, index = [], [], None, -1
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            index += 1
+            mid = None
+        if line.startswith("a=mid:"):
+            mid = line[len("a=mid:"):]
+        if line.startswith("a=candidate:"):
+            candidates.append({"type": "candidate", "candidate": line[2:], "sdpMLineIndex": index,
+                               "sdpMid": mid})
+            continue
+        if line.startswith("a=end-of-candidates"):
+            continue
+        lines.append(line)
+    for c in candidates:  # a=mid may follow candidates within a section
+        if c["sdpMid"] is None:
+            c["sdpMid"] = _mid_of_section(lines, c["sdpMLineIndex"])
+    return "\r\n".join(lines) + "\r\n", candidates
+
+
+def _mid_of_section(lines: list[str], index: int) -> str | None:
+    section = -1
+    for line in lines:
+        if line.startswith("m="):
+            section += 1
+        elif section == index and line.startswith("a=mid:"):
+            return line[len("a=mid:"):]
+    return None
+
+
+class GatewayClient:
+    """One call: signaling WebSocket + aiortc peer + the insights data channel."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http: aiohttp.ClientSession | None = None
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.pc: RTCPeerConnection | None = None
+        self.hello: dict[str, Any] = {}
+        self.results: list[dict[str, Any]] = []
+        self.signals: list[dict[str, Any]] = []
+        self._signal_waiters: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Future[Any]]] = []
+        self._result_event = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self.channel_closed = asyncio.Event()
+        self.connected_after: float | None = None
+
+    async def connect(self) -> dict[str, Any]:
+        self.http = aiohttp.ClientSession()
+        self.ws = await self.http.ws_connect(self.base_url.replace("http", "ws", 1) + "/ws")
+        self.hello = await self.ws.receive_json(timeout=10)
+        self._reader = asyncio.ensure_future(self._read_signals())
+        return self.hello
+
+    async def send(self, message: dict[str, Any] | str) -> None:
+        assert self.ws is not None
+        if isinstance(message, str):
+            await self.ws.send_str(message)
+        else:
+            await self.ws.send_json(message)
+
+    async def _read_signals(self) -> None:
+        assert self.ws is not None
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            data = json.loads(msg.data)
+            self.signals.append(data)
+            for predicate, fut in list(self._signal_waiters):
+                if not fut.done() and predicate(data):
+                    fut.set_result(data)
+
+    async def next_signal(self, predicate: Callable[[dict[str, Any]], bool],
+                          timeout: float = 10) -> dict[str, Any]:
+        for data in self.signals:
+            if predicate(data):
+                self.signals.remove(data)
+                return data
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        entry = (predicate, fut)
+        self._signal_waiters.append(entry)
+        try:
+            data = await asyncio.wait_for(fut, timeout)
+            self.signals.remove(data)
+            return data
+        finally:
+            self._signal_waiters.remove(entry)
+
+    async def error(self, timeout: float = 10) -> dict[str, Any]:
+        return await self.next_signal(lambda m: m.get("type") == "error", timeout)
+
+    def peer(self, track: MediaStreamTrack | None, *, ice_servers: list[RTCIceServer] | None = None,
+             data_channel: bool = True) -> RTCPeerConnection:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers or []))
+        if data_channel:
+            channel = self.pc.createDataChannel("insights")
+
+            @channel.on("message")
+            def on_message(message: str) -> None:
+                self.results.append(json.loads(message))
+                self._result_event.set()
+
+            channel.on("close", self.channel_closed.set)
+        if track is not None:
+            self.pc.addTrack(track)
+        return self.pc
+
+    async def offer(self, config: dict[str, Any] | None = None, *, trickle: bool = False) -> str:
+        """Send the offer, return the answer SDP (after applying it)."""
+        assert self.pc is not None
+        started = time.monotonic()
+
+        @self.pc.on("connectionstatechange")
+        def on_state() -> None:
+            if self.pc is not None and self.pc.connectionState == "connected":
+                self.connected_after = time.monotonic() - started
+
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        sdp = self.pc.localDescription.sdp
+        candidates: list[dict[str, Any]] = []
+        if trickle:
+            sdp, candidates = split_candidates(sdp)
+        message: dict[str, Any] = {"type": "offer", "sdp": sdp}
+        if config is not None:
+            message["config"] = config
+        await self.send(message)
+        for c in candidates:
+            await self.send(c)
+        if trickle:
+            await self.send({"type": "candidate", "candidate": None, "sdpMid": "0",
+                             "sdpMLineIndex": 0})
+        reply = await self.next_signal(lambda m: m.get("type") in ("answer", "error"), 15)
+        if reply["type"] == "error":
+            raise RuntimeError(f"offer rejected: {reply['code']}: {reply['message']}")
+        await self.pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+        return str(reply["sdp"])
+
+    async def wait_result(self, predicate: Callable[[dict[str, Any]], bool],
+                          timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            for message in self.results[seen:]:
+                if predicate(message):
+                    return message
+            seen = len(self.results)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching result within {timeout} s; got {self.results!r}")
+            self._result_event.clear()
+            try:
+                await asyncio.wait_for(self._result_event.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def bye(self, timeout: float = 15) -> None:
+        await self.send({"type": "bye"})
+        await self.next_signal(lambda m: m.get("type") == "bye", timeout)
+
+    async def close(self) -> None:
+        if self.pc is not None:
+            await self.pc.close()
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+        if self.http is not None:
+            await self.http.close()
+
+    # -- views on results -------------------------------------------------------------
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        out = []
+        for m in self.results:
+            if m.get("type") == kind:
+                out.append(m)
+            elif m.get("type") == "message" and m.get("message", {}).get("type") == kind:
+                out.append(m["message"])
+        return out
+
+    def final_text(self) -> str:
+        return " ".join(
+            msg["metadata"]["originalContent"]
+            for m in self.of_type("message_response") for msg in m["messages"]
+        )
+
+
+async def stream_wav(base_url: str, wav: Path, config: dict[str, Any] | None = None, *,
+                     trickle: bool = False, speed: float = 1.0) -> GatewayClient:
+    """Play a WAV through the gateway and return the client after ``bye``."""
+    client = GatewayClient(base_url)
+    await client.connect()
+    track = WavTrack(read_wav_48k(wav), speed=speed)
+    client.peer(track)
+    try:
+        await client.offer(config, trickle=trickle)
+        await asyncio.wait_for(track.finished.wait(), track.duration / speed + 30)
+        await client.bye()
+    finally:
+        await client.close()
+    return client
