@@ -1,0 +1,66 @@
+"""CLI flags and environment variables are a public interface: pinned here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from gateway.config import GatewayConfig, parse_config
+
+
+def test_defaults() -> None:
+    cfg = parse_config([], env={})
+    assert cfg.host == "127.0.0.1" and cfg.port == 8080 and cfg.model is None
+    assert cfg.log_level == "info" and cfg.insights is True
+    assert cfg.ice_transport_policy == "all" and cfg.stun_urls == () and cfg.turn_urls == ()
+
+
+def test_environment() -> None:
+    env = {"GATEWAY_HOST": "0.0.0.0", "GATEWAY_PORT": "9000", "VOSK_MODEL": "/m",
+           "GATEWAY_LOG_LEVEL": "DEBUG", "GATEWAY_MAX_SESSIONS": "3",
+           "GATEWAY_STUN_URL": "stun:a:3478, stun:b:3478", "GATEWAY_TURN_URL": "turn:t:3478",
+           "GATEWAY_TURN_SECRET": "s3cret", "GATEWAY_TURN_TTL": "600",
+           "GATEWAY_ICE_TRANSPORT_POLICY": "relay", "GATEWAY_INSIGHTS": "0",
+           "GATEWAY_LANGUAGE": "en-GB", "GATEWAY_WORKERS": "4"}
+    cfg = parse_config([], env=env)
+    assert cfg == GatewayConfig(
+        host="0.0.0.0", port=9000, model="/m", log_level="debug", max_sessions=3,
+        stun_urls=("stun:a:3478", "stun:b:3478"), turn_urls=("turn:t:3478",),
+        turn_secret="s3cret", turn_ttl=600, ice_transport_policy="relay", insights=False,
+        language="en-GB", workers=4, web_root=cfg.web_root,
+    )
+
+
+def test_flags_override_environment() -> None:
+    cfg = parse_config(["--host", "::1", "--port", "0", "--model", "/x", "--log-level", "warning",
+                        "--stun-url", "stun:s:1", "--turn-url", "turn:t:1", "--turn-url",
+                        "turns:t:5349?transport=tcp", "--turn-secret", "k", "--turn-ttl", "60",
+                        "--ice-transport-policy", "relay", "--no-insights"],
+                       env={"GATEWAY_HOST": "0.0.0.0", "GATEWAY_PORT": "1", "VOSK_MODEL": "/m"})
+    assert (cfg.host, cfg.port, cfg.model, cfg.log_level) == ("::1", 0, "/x", "warning")
+    assert cfg.turn_urls == ("turn:t:1", "turns:t:5349?transport=tcp")
+    assert cfg.turn_ttl == 60 and cfg.ice_transport_policy == "relay" and not cfg.insights
+
+
+@pytest.mark.parametrize("argv", [["--port", "70000"], ["--log-level", "loud"],
+                                  ["--ice-transport-policy", "none"], ["--max-sessions", "0"]])
+def test_bad_flags_exit_with_usage(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse_config(argv, env={})
+    assert exc.value.code == 2
+
+
+def test_bad_environment_value_is_named() -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse_config([], env={"GATEWAY_PORT": "eighty"})
+    assert "GATEWAY_PORT" in str(exc.value.code)
+
+
+def test_console_help_lists_every_flag() -> None:
+    out = subprocess.run([sys.executable, "-m", "gateway", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for flag in ("--host", "--port", "--model", "--log-level", "--stun-url", "--turn-url",
+                 "--turn-secret", "--turn-ttl", "--ice-transport-policy", "--max-sessions"):
+        assert flag in out
