@@ -26,7 +26,7 @@ from typing import Literal
 from aioice import stun
 
 from .credentials import parse_rest_username, rest_credential
-from .ice import IceSettings
+from .ice import IceSettings, gateway_turn_url, gathering_problem
 from .urls import IceUrl, parse_ice_url
 
 logger = logging.getLogger(__name__)
@@ -424,3 +424,35 @@ async def check_ice_servers(
 
     settings.validate()
     return list(await asyncio.gather(*(one(u) for u in settings.stun_urls + settings.turn_urls)))
+
+
+async def diagnose_gathering(
+    settings: IceSettings,
+    local_sdp: str,
+    user: str = "gateway",
+    timeout: float = 3.0,  # noqa: ASYNC109 - budget for the one TURN check
+) -> TurnCheckError | None:
+    """Explain why a local description cannot connect, as a :class:`TurnCheckError`.
+
+    aiortc gathers no relay candidate and raises nothing when its TURN server rejects it or does
+    not answer. Call this after ``setLocalDescription``: it returns ``None`` when the description
+    looks usable, otherwise the precise cause from a real allocation on the TURN URL the gateway
+    uses (401 wrong secret, expired, unreachable, ...). Send ``str(error)`` to the client and
+    log it; with the relay policy the connection cannot succeed, so close it.
+    """
+    problem = gathering_problem(local_sdp, settings)
+    if problem is None:
+        return None
+    url = gateway_turn_url(settings)
+    if url is None or not settings.turn_secret:
+        return TurnCheckError(problem, reason="error", url="")
+    credential = rest_credential(settings.turn_secret, user, settings.turn_ttl)
+    try:
+        await check_turn(url.url, credential.username, credential.password, timeout)
+    except TurnCheckError as error:
+        return error
+    return TurnCheckError(
+        f"{problem}, although a test allocation on {url} just succeeded (transient failure?)",
+        reason="error",
+        url=url.url,
+    )
