@@ -213,6 +213,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 class CoturnProcess:
     """A development/test coturn on loopback, started and stopped by the caller.
 
+    ``dev=True`` (the normal case) permits loopback peers so two local clients can relay to each
+    other. ``dev=False`` runs the *production* template unchanged apart from loopback listening
+    and relay addresses, to test its rules: it relays to no loopback peer, so calls through it
+    fail on one machine by design.
+
     Usable as ``async with CoturnProcess(secret="s") as coturn:`` or, from synchronous code
     such as session-scoped pytest fixtures, with :meth:`start_sync` / :meth:`stop`. The instance
     is ready when :meth:`start` returns: a real TURN allocation with a fresh credential succeeded.
@@ -229,8 +234,7 @@ class CoturnProcess:
         workdir: str | None = None,
         binary: str | None = None,
     ) -> None:
-        if not dev:
-            raise ValueError("CoturnProcess runs development instances only (dev=True)")
+        self.dev = dev
         self.host = host
         self.port = port if port is not None else free_port(host)
         self.secret = secret
@@ -241,6 +245,7 @@ class CoturnProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self.config_path: Path | None = None
+        self.config_text = ""
 
     @property
     def url(self) -> str:
@@ -259,7 +264,10 @@ class CoturnProcess:
         if self.binary is None:
             raise RuntimeError("coturn is not installed: apt-get install coturn")
         assert self.config_path is not None
-        return [self.binary, "-c", str(self.config_path), "--allow-loopback-peers"]
+        command = [self.binary, "-c", str(self.config_path)]
+        if self.dev:
+            command.append("--allow-loopback-peers")
+        return command
 
     def _prepare(self) -> None:
         if self._workdir is None:
@@ -270,14 +278,20 @@ class CoturnProcess:
             workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "turnserver.conf"
         self.log_path = workdir / "turnserver.log"
-        config = dev_config(
-            self.secret,
-            self.realm,
-            self.port,
-            pidfile=str(workdir / "turnserver.pid"),
-            userdb=str(workdir / "turndb"),
-        )
-        self.config_path.write_text(render_config(config))
+        pidfile, userdb = str(workdir / "turnserver.pid"), str(workdir / "turndb")
+        if self.dev:
+            config = dev_config(self.secret, self.realm, self.port, pidfile=pidfile, userdb=userdb)
+        else:
+            config = CoturnConfig(
+                secret=self.secret,
+                realm=self.realm,
+                listening_port=self.port,
+                listening_ips=(self.host,),
+                relay_ips=(self.host,),
+                extra_lines=(f"pidfile={pidfile}", f"userdb={userdb}"),
+            )
+        self.config_text = render_config(config)
+        self.config_path.write_text(self.config_text)
         self.config_path.chmod(0o600)
 
     def _spawn(self) -> None:
