@@ -23,9 +23,10 @@ async def serve(config: GatewayConfig, model_path: object) -> None:
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()
-    for sock in getattr(site._server, "sockets", None) or []:  # noqa: SLF001
-        host, port = sock.getsockname()[:2]
-        print(f"gateway listening on http://{host}:{port}/", flush=True)
+    for address in runner.addresses:
+        host, port = address[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(f"gateway listening on http://{shown}:{port}/", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from aiortc import RTCConfiguration
 
-from signaling.server import FACTORY_KEY, websocket_handler
+from signaling.server import FACTORY_KEY, close_all_sockets, setup_signaling
 
 from . import __version__
 from .config import GatewayConfig
@@ -76,13 +76,21 @@ def create_app(
         yield
         await manager.close_all()
 
+    async def on_shutdown(app: web.Application) -> None:
+        # Before aiohttp cancels request handlers: flush every session's last results
+        # onto its data channel, then tell each signaling client we are going away.
+        if MANAGER_KEY in app:
+            await app[MANAGER_KEY].close_all()
+        await close_all_sockets(app)
+
     app.cleanup_ctx.append(engine_ctx)
     app.cleanup_ctx.append(sessions_ctx)
+    app.on_shutdown.append(on_shutdown)
+    setup_signaling(app)
 
     web_root = config.web_root
     app.router.add_get("/", _static_file(web_root / "index.html"))
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/api/ice-servers", ice_servers)
     if web_root.is_dir():
         app.router.add_static("/static/", web_root, show_index=False, follow_symlinks=False)

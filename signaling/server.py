@@ -12,7 +12,7 @@ import logging
 import uuid
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import protocol
 from .interface import SessionError, SessionFactory, SignalingSession
@@ -25,6 +25,22 @@ HARD_FRAME_LIMIT = 4 * protocol.MAX_MESSAGE_BYTES
 MAX_CANDIDATES = 200
 
 FACTORY_KEY: web.AppKey[SessionFactory] = web.AppKey("session_factory", SessionFactory)  # type: ignore[type-abstract]
+SOCKETS_KEY: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("signaling_sockets", set)
+
+
+def setup_signaling(app: web.Application, factory: SessionFactory | None = None) -> None:
+    """Mount ``/ws`` and track its sockets so shutdown can say goodbye to each."""
+    if factory is not None:
+        app[FACTORY_KEY] = factory
+    app[SOCKETS_KEY] = set()
+    app.router.add_get("/ws", websocket_handler)
+
+
+async def close_all_sockets(app: web.Application) -> None:
+    """Close every signaling socket with 1001 (going away); sessions must be flushed first."""
+    sockets = list(app[SOCKETS_KEY])
+    for ws in sockets:
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
 
 class _Connection:
@@ -56,12 +72,15 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     factory = request.app[FACTORY_KEY]
     ws = web.WebSocketResponse(max_msg_size=HARD_FRAME_LIMIT, heartbeat=20.0)
     await ws.prepare(request)
+    sockets = request.app[SOCKETS_KEY]
+    sockets.add(ws)
     conn = _Connection(ws, str(uuid.uuid4()))
     try:
         conn.session = factory.open(conn.session_id, conn.send)
     except SessionError as exc:
         await conn.send_error(exc.code, exc.message)
         await ws.close()
+        sockets.discard(ws)
         return ws
     log.info("session %s: signaling connected from %s", conn.session_id, request.remote)
     try:
@@ -80,7 +99,9 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                 log.info("session %s: websocket error: %s", conn.session_id, ws.exception())
                 break
     finally:
-        await conn.session.close()
+        sockets.discard(ws)
+        # Shielded: if the server cancels this handler, the flush still completes.
+        await asyncio.shield(conn.session.close())
         if not ws.closed:
             await ws.close()
         log.info("session %s: signaling closed", conn.session_id)

@@ -1,0 +1,72 @@
+"""``python -m gateway`` as a user runs it: startup line, SIGTERM flushes and exits cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.rtc_client import GatewayClient, WavTrack, read_wav_48k
+from tests.support.speech import espeak_wav, require_espeak
+
+pytestmark = pytest.mark.slow
+
+
+async def start_cli(*args: str, env: dict[str, str] | None = None) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    match = re.search(r"listening on (http://\S+?)/?$", line.strip())
+    assert match, f"unexpected first line: {line!r}"
+    return proc, match.group(1)
+
+
+async def test_sigterm_flushes_final_results_and_exits_zero(tmp_path: Path,
+                                                            model_path: Path) -> None:
+    require_espeak()
+    wav = espeak_wav("we should write down the action items and share them with everyone",
+                     tmp_path / "s.wav")
+    proc, url = await start_cli("--model", str(model_path))
+    client = GatewayClient(url)
+    try:
+        await client.connect()
+        track = WavTrack(read_wav_48k(wav), tail_silence=0.0)
+        client.peer(track)
+        await client.offer({"speaker": {"name": "Ann"}})
+        # Shut down mid-phrase: no final result has been produced yet.
+        partial = await client.wait_result(
+            lambda m: m.get("message", {}).get("type") == "recognition_result"
+            and len(m["message"]["punctuated"]["transcript"].split()) >= 3)
+        assert not client.of_type("message_response")
+        proc.send_signal(signal.SIGTERM)
+        stopped = await client.wait_result(
+            lambda m: m.get("message", {}).get("type") == "recognition_stopped", timeout=20)
+        assert stopped
+        assert client.of_type("message_response"), "the phrase in progress was flushed"
+        spoken = partial["message"]["payload"]["raw"]["alternatives"][0]["transcript"].split()
+        assert len(client.final_text().split()) >= len(spoken) - 1
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        await client.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_unusable_model_path_is_a_clear_error(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "--port", "0", "--model", str(tmp_path / "nope"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert b"nope" in err and b"error" in err.lower()
