@@ -63,16 +63,15 @@
     peer_closed: ["The media connection closed.", "The call has ended."],
     no_relay: ["Relay-only mode needs a TURN server.",
       "The gateway offered no TURN server, so no relayed connection is possible."],
-    invalid_config: ["The gateway refused the call settings.", ""],
+    invalid_config: ["The gateway refused the call settings.",
+      "Check the trackers under Settings (one per line, Name: phrase, phrase)."],
+    unsupported_language: ["The gateway does not serve this language.", ""],
+    internal: ["Something went wrong in this page.", "Reload it and try again."],
   };
 
-  function describeError(code, serverMessage) {
-    const known = ERROR_TEXT[code];
-    if (known) {
-      const detail = serverMessage ? `${known[1]} (${serverMessage})`.trim() : known[1];
-      return [known[0], detail];
-    }
-    return ["The gateway reported an error.", serverMessage ? `${serverMessage} [${code}]` : code];
+  // [headline, what to do]; the server's own words go into a details line.
+  function describeError(code) {
+    return ERROR_TEXT[code] || ["The gateway reported an error.", "The call has ended."];
   }
 
   // ---------------------------------------------------------------- DOM helpers
@@ -89,24 +88,24 @@
     node.dataset.state = value;
   }
 
-  function showAlert(title, text, kind) {
-    const box = $("alert");
+  function showAlert(title, text, detail) {
     $("alert-title").textContent = title;
     $("alert-text").textContent = text ? " " + text : "";
-    box.dataset.kind = kind || "error";
-    box.hidden = false;
+    $("alert-detail").textContent = detail || "";
+    $("alert-detail").hidden = !detail;
+    $("alert").hidden = false;
   }
 
   function clearAlert() {
     $("alert").hidden = true;
-    $("alert-title").textContent = "";
-    $("alert-text").textContent = "";
+    for (const id of ["alert-title", "alert-text", "alert-detail"]) $(id).textContent = "";
   }
 
   function reportError(code, serverMessage) {
     gateway.errors.push({ code, message: serverMessage || "" });
-    const [title, text] = describeError(code, serverMessage);
-    showAlert(title, text, "error");
+    const [title, text] = describeError(code);
+    const detail = serverMessage ? `Details: ${serverMessage} (${code})` : `Code: ${code}`;
+    showAlert(title, text, detail);
   }
 
   // ---------------------------------------------------------------- state
