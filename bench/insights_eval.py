@@ -95,7 +95,7 @@ def engine_topics(utterances: list[str]) -> list[str]:
 
 
 def summa_keywords(utterances: list[str]) -> list[str]:
-    from summa import keywords  # type: ignore[import-not-found]  # optional, bench only
+    from summa import keywords  # optional, bench only
 
     return [str(k) for k in keywords.keywords(" ".join(utterances), split=True)][:TOP_K]
 
@@ -116,7 +116,7 @@ def compare_extractors() -> dict[str, Any]:
         "frequent chunks": frequent_chunks,
     }
     try:
-        import summa  # type: ignore[import-not-found]  # noqa: F401
+        import summa  # noqa: F401
 
         methods["summa textrank"] = summa_keywords
     except ImportError:
