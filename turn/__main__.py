@@ -5,6 +5,7 @@
     python -m turn render --realm ... --secret ... > /etc/turnserver.conf
     python -m turn credentials --secret S --user alice --ttl 600
     python -m turn check --url turn:turn.example.org:3478 --secret S
+    python -m turn selftest --url turn:turn.example.org:3478 --secret S --relay
 
 The secret may come from ``GATEWAY_TURN_SECRET`` instead of ``--secret`` so it stays out of the
 process list and shell history.
@@ -154,6 +155,33 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selftest(args: argparse.Namespace) -> int:
+    from .ice import IceSettings, gateway_rtc_configuration
+    from .selftest import PairError, connect_pair
+
+    secret = _secret(args)
+    assert secret is not None
+    settings = IceSettings(
+        turn_urls=(args.url,),
+        turn_secret=secret,
+        transport_policy="relay" if args.relay else "all",
+    )
+    settings.validate()
+    try:
+        result = asyncio.run(
+            connect_pair(
+                gateway_rtc_configuration(settings, "selftest-offerer"),
+                gateway_rtc_configuration(settings, "selftest-answerer"),
+                limit=args.timeout,
+            )
+        )
+    except PairError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps({"url": args.url, "ok": True, **result.as_dict()}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m turn", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--user", default="check")
     check.add_argument("--timeout", type=float, default=3.0)
     check.set_defaults(func=_check)
+
+    selftest = commands.add_parser(
+        "selftest", help="connect two local aiortc peers through the TURN server and time it"
+    )
+    selftest.add_argument("--url", required=True)
+    selftest.add_argument("--secret", help=f"static-auth-secret [{ENV_TURN_SECRET}]")
+    selftest.add_argument("--relay", action="store_true", help="relay-only (forces TURN)")
+    selftest.add_argument("--timeout", type=float, default=15.0)
+    selftest.set_defaults(func=_selftest)
     return parser
 
 

@@ -9,10 +9,10 @@ instances render the same template with loopback addresses and fewer restriction
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -373,13 +373,30 @@ class CoturnProcess:
 
 
 def run_foreground(command: list[str]) -> int:
-    """Run turnserver in the foreground until it exits or Ctrl-C; return its exit status."""
+    """Run turnserver until it exits; SIGINT/SIGTERM to us stop it cleanly, then we return.
+
+    Signals are forwarded rather than relying on the terminal's process group, so that a
+    supervisor (systemd, a container runtime, a test harness) that signals only this process
+    does not leave coturn running with a deleted configuration file.
+    """
     process = subprocess.Popen(command)
+
+    def forward(signum: int, _frame: object) -> None:
+        if process.poll() is None:
+            process.terminate()
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            return process.wait(5)
-        process.kill()
-        return process.wait()
+        try:
+            return process.wait()
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
