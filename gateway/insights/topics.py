@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import yake
 
+from .dates import MONTHS, WEEKDAYS
 from .patterns import TASK_VERBS
 from .textnorm import fold, stem
 
@@ -28,11 +29,15 @@ CANDIDATES_PER_CHUNK = 8
 MAX_TOPICS = 10
 MAX_NGRAM = 2
 # Conversation filler that YAKE's stop list does not know; never a topic on its own.
-FILLER_WORDS: frozenset[str] = frozenset(
-    """yeah okay ok um uh yes no right sure thing things lot stuff guy guys kind sort
+FILLER_WORDS: frozenset[str] = (
+    frozenset(
+        """yeah okay ok um uh yes no right sure thing things lot stuff guy guys kind sort
     gonna wanna gotta hey hi hello thanks thank bye time today tomorrow week day
     morning afternoon call meeting question questions point bit way sense""".split()
-)
+    )
+    | frozenset(WEEKDAYS)
+    | frozenset(MONTHS)
+)  # dates are when, not what
 TOPIC_NAMESPACE = uuid.UUID("6f1c5d3e-8a7b-4c2e-9d10-3b1f0e6a2c55")
 _VERBS: frozenset[str] = frozenset(v for v in TASK_VERBS if " " not in v)
 _WORD = re.compile(r"[^\W\d_][\w']*", re.UNICODE)
