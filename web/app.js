@@ -117,7 +117,7 @@
     setPill("state-call", state);
     const button = $("mic-button");
     const active = state === "starting" || state === "connecting" || state === "connected";
-    button.setAttribute("aria-pressed", active ? "true" : "false");
+    button.dataset.active = active ? "true" : "false";
     button.disabled = state === "stopping";
     $("mic-label").textContent =
       state === "stopping" ? "Stopping…" : active ? "Stop microphone" : "Start microphone";
@@ -237,9 +237,12 @@
     }
     li.append(marker);
     li.append(el("span", "text", text));
-    $("finals").append(li);
+    const list = $("finals");
+    // Follow the conversation unless the reader scrolled up to read earlier lines.
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    list.append(li);
     $("finals-empty").hidden = true;
-    li.scrollIntoView({ block: "nearest" });
+    if (atBottom) list.scrollTop = list.scrollHeight;
   }
 
   function onRecognitionResult(message) {

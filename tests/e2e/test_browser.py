@@ -210,3 +210,22 @@ async def test_server_busy_and_unreachable(
     assert "busy" not in text
     assert await dom_text(page, "#state-call") == "error"
     assert await dom_text(page, "#state-signaling") == "closed"
+
+
+async def test_relay_only_without_turn_server(
+    start_gateway: Any, launch_browser: LaunchBrowser, make_speech: MakeSpeech
+) -> None:
+    """Relay-only (``?relay=1`` or the gateway's policy) with no TURN server to relay
+    through can never connect: the page says so instead of waiting for ICE to time out."""
+    plain = await start_gateway(insights=False)
+    relay = await start_gateway(insights=False, ice_transport_policy="relay")
+    browser = await launch_browser(make_speech(*TRANSCRIPT_SENTENCES[1:]))
+    for url, query in ((plain.url, "?relay=1"), (relay.url, "")):
+        page = await open_page(browser, url, query)
+        await page.click("#mic-button")
+        await wait_js(page, "() => window.gateway.state === 'error'", timeout=15)
+        hook = await page.evaluate("window.gateway")
+        assert hook["iceTransportPolicy"] == "relay"
+        assert hook["errors"][0]["code"] == "no_relay"
+        assert "Relay-only mode needs a TURN server" in await page.locator("#alert").inner_text()
+        assert "Relay-only" in await dom_text(page, "#relay-note")
