@@ -78,3 +78,7 @@ def test_bad_config_names_the_field(start: dict[str, Any], field: str) -> None:
 def test_start_must_be_an_object() -> None:
     with pytest.raises(InsightsConfigError):
         parse_insights_config([])  # type: ignore[arg-type]
+
+
+def test_empty_insight_types_sends_none() -> None:
+    assert parse_insights_config({"insightTypes": []}).insight_types == frozenset()
