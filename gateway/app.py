@@ -99,8 +99,7 @@ def create_app(
 
 def _static_file(path: Path) -> Callable[[web.Request], Any]:
     async def handler(request: web.Request) -> web.StreamResponse:
-        if not path.is_file():
-            raise web.HTTPNotFound(text="the web page is not installed")
+        # FileResponse itself answers 404 when the file is missing; no blocking stat here.
         return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
     return handler

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import vosk
 
@@ -24,6 +25,8 @@ from .audio import TARGET_RATE, PcmChunk
 from .transcript import Phrase, Speaker, Word
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,7 @@ class RecognitionEngine:
         share between recognizers, and an application restarted in the same process (tests,
         embedding) should not pay the load or the memory twice.
         """
-        key = str(Path(model_path).resolve())
+        key = str(model_path)
         model = _MODELS.get(key)
         if model is None:
             vosk.SetLogLevel(-1)
@@ -78,7 +81,7 @@ class RecognitionEngine:
     ) -> RecognizerStream:
         return RecognizerStream(self, speaker, partial_interval=partial_interval, new_id=new_id)
 
-    async def run(self, fn: Callable[..., object], *args: object) -> object:
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run blocking work (recognition, insights) in the shared pool."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
@@ -113,15 +116,11 @@ class RecognizerStream:
         return self._samples / TARGET_RATE
 
     async def accept(self, chunk: PcmChunk) -> list[TranscriptEvent]:
-        result = await self._engine.run(self._accept_blocking, chunk)
-        assert isinstance(result, list)
-        return result
+        return await self._engine.run(self._accept_blocking, chunk)
 
     async def finish(self) -> list[TranscriptEvent]:
         """Finalise whatever was still being spoken; the stream may be reused afterwards."""
-        result = await self._engine.run(self._finish_blocking)
-        assert isinstance(result, list)
-        return result
+        return await self._engine.run(self._finish_blocking)
 
     # -- worker-thread side -------------------------------------------------------------
 

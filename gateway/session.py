@@ -42,12 +42,20 @@ log = logging.getLogger(__name__)
 DATA_CHANNEL_LABEL = "insights"
 
 
+class PhraseAnalysis(Protocol):
+    """What the insights engine returns for one final phrase."""
+
+    content: str
+    sentiment: dict[str, Any]
+    messages: list[Message]
+
+
 class ConversationInsights(Protocol):
     """What a session needs from the insights engine (``gateway.insights.InsightsEngine``)."""
 
     def punctuate(self, raw_text: str, *, final: bool = True) -> str: ...
 
-    def feed(self, phrase: Phrase) -> Any: ...
+    def feed(self, phrase: Phrase) -> PhraseAnalysis: ...
 
     def analytics(self) -> Message | None: ...
 
@@ -140,7 +148,9 @@ class Session:
                 "results are delivered on it",
             )
         speaker = self.start_config.speaker
-        self._stream = self._engine.stream(speaker, partial_interval=self._settings.partial_interval)
+        self._stream = self._engine.stream(
+            speaker, partial_interval=self._settings.partial_interval
+        )
         pc = RTCPeerConnection(self._rtc_configuration())
         self.pc = pc
         self._sink = DataChannelSink(pc)
@@ -290,7 +300,7 @@ class Session:
 
     async def _final(self, phrase: Phrase) -> None:
         assert self._stream_start is not None
-        content, sentiment, extra = phrase.text, None, []
+        content, sentiment, extra = phrase.text, None, list[Message]()
         if self._insights is not None:
             async with self._insights_lock:
                 analysis = await self._engine.run(self._insights.feed, phrase)
@@ -314,7 +324,7 @@ class Session:
             async with self._insights_lock:
                 report = await self._engine.run(self._insights.analytics)
             if report is not None:
-                self._emit(report)  # type: ignore[arg-type]
+                self._emit(report)
 
     def _emit(self, message: Message) -> None:
         for sink in self._sinks:
@@ -364,7 +374,7 @@ class Session:
         if self._insights is not None:
             async with self._insights_lock:
                 final = await self._engine.run(self._insights.finish)
-            for message in final:  # type: ignore[attr-defined]
+            for message in final:
                 self._emit(message)
         if self._stream_start is not None:
             self._emit(messages.recognition_stopped())

@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 HARD_FRAME_LIMIT = 4 * protocol.MAX_MESSAGE_BYTES
 MAX_CANDIDATES = 200
 
-FACTORY_KEY: web.AppKey[SessionFactory] = web.AppKey("session_factory", SessionFactory)  # type: ignore[type-abstract]
-SOCKETS_KEY: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("signaling_sockets", set)
+FACTORY_KEY: web.AppKey[SessionFactory] = web.AppKey("session_factory", SessionFactory)
+SOCKETS_KEY = web.AppKey("signaling_sockets", set[web.WebSocketResponse])
 
 
 def setup_signaling(app: web.Application, factory: SessionFactory | None = None) -> None:
@@ -38,8 +38,8 @@ def setup_signaling(app: web.Application, factory: SessionFactory | None = None)
 
 async def close_all_sockets(app: web.Application) -> None:
     """Close every signaling socket with 1001 (going away); sessions must be flushed first."""
-    sockets = list(app[SOCKETS_KEY])
-    for ws in sockets:
+    open_sockets = app[SOCKETS_KEY]
+    for ws in tuple(open_sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
 

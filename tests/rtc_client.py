@@ -129,7 +129,9 @@ class GatewayClient:
         self.hello: dict[str, Any] = {}
         self.results: list[dict[str, Any]] = []
         self.signals: list[dict[str, Any]] = []
-        self._signal_waiters: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Future[Any]]] = []
+        self._signal_waiters: list[
+            tuple[Callable[[dict[str, Any]], bool], asyncio.Future[Any]]
+        ] = []
         self._result_event = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self.channel_closed = asyncio.Event()

@@ -17,7 +17,9 @@ from tests.support.speech import espeak_wav, require_espeak
 pytestmark = pytest.mark.slow
 
 
-async def start_cli(*args: str, env: dict[str, str] | None = None) -> tuple[asyncio.subprocess.Process, str]:
+async def start_cli(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "--port", "0", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

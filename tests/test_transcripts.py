@@ -18,8 +18,12 @@ import vosk
 
 from tests.conftest import RunningGateway
 from tests.rtc_client import GatewayClient, stream_wav
-from tests.support.speech import ESPEAK_SENTENCES, espeak_wav, require_espeak, \
-    require_pocketsphinx_corpus
+from tests.support.speech import (
+    ESPEAK_SENTENCES,
+    espeak_wav,
+    require_espeak,
+    require_pocketsphinx_corpus,
+)
 from tests.support.wer import WerStats
 
 pytestmark = pytest.mark.slow
