@@ -380,7 +380,7 @@
   function seconds(value) {
     const n = Number(value);
     if (!Number.isFinite(n)) return "";
-    return n >= 60 ? mmss(n * 1000) : `${Math.round(n * 10) / 10} s`;
+    return n >= 60 ? mmss(n * 1000) : `${Math.round(n * 10) / 10}\u00a0s`;
   }
 
   function percent(value) {

@@ -124,6 +124,7 @@ async def launch_browser() -> AsyncIterator[LaunchBrowser]:
             headless=False,
             args=args,
             viewport={"width": 1280, "height": 900},
+            locale="en-US",  # the page formats due dates with the browser's locale
         )
         contexts.append(context)
         page = context.pages[0] if context.pages else await context.new_page()

@@ -77,6 +77,7 @@ async def test_speech_becomes_final_lines(
               " return t.trim() ? t : null; }", timeout=20)
     first_partial = time.monotonic() - clicked
     assert partial.strip()
+    await page.screenshot(path=str(SCREENSHOT_DIR / "e2e-partial.png"))
 
     await page.wait_for_selector("#finals li", timeout=20_000)
     first_final = time.monotonic() - clicked
@@ -158,6 +159,8 @@ async def test_question_and_action_item_panels(
     await wait_js(page, "() => window.gateway.state === 'ended'", timeout=20)
     await page.screenshot(path=str(SCREENSHOT_DIR / "e2e-insights.png"), full_page=True)
     assert await page.locator("#questions li").count() >= 1
+    await page.set_viewport_size({"width": 420, "height": 900})
+    await page.screenshot(path=str(SCREENSHOT_DIR / "e2e-narrow.png"), full_page=True)
     assert not [c for c in browser.console if c.startswith("pageerror")], browser.console
 
 
