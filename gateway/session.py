@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -147,7 +148,7 @@ class Session:
                 f"create a data channel labelled '{DATA_CHANNEL_LABEL}' before the offer: "
                 "results are delivered on it",
             )
-        speaker = self.start_config.speaker
+        speaker = dataclasses.replace(self.start_config.speaker, id=self.id)
         self._stream = self._engine.stream(
             speaker, partial_interval=self._settings.partial_interval
         )

@@ -12,13 +12,20 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class Speaker:
-    """Who is talking, as the client described itself (Symbl's ``speaker``)."""
+    """Who is talking, as the client described itself (Symbl's ``speaker``).
+
+    ``id`` is the gateway's participant id (the session id), so transcripts, insights and
+    analytics all name a participant the same way, as Symbl's ``from.id`` did.
+    """
 
     user_id: str | None = None
     name: str | None = None
+    id: str | None = None
 
     def to_json(self) -> dict[str, str]:
         out: dict[str, str] = {}
+        if self.id is not None:
+            out["id"] = self.id
         if self.user_id is not None:
             out["userId"] = self.user_id
         if self.name is not None:

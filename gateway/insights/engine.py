@@ -132,7 +132,7 @@ class InsightsEngine:
     def _member_id(self, speaker: Speaker) -> str:
         member_id = self._member_ids.get(speaker)
         if member_id is None:
-            member_id = self._member_ids[speaker] = str(uuid.uuid4())
+            member_id = self._member_ids[speaker] = speaker.id or str(uuid.uuid4())
         return member_id
 
     def _insight(self, phrase: Phrase, content: str) -> dict[str, Any] | None:
