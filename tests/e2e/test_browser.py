@@ -1,5 +1,9 @@
 """The web page in a real headless Chromium against a real gateway: no mocks.
 
+Run: ``VOSK_MODEL=/path/to/vosk-model-small-en-us-0.15 pytest tests/e2e -s`` (needs
+/usr/bin/chromium or $CHROMIUM, espeak-ng, and the Python playwright package; no browser
+download). Screenshots land in /tmp/e2e-*.png; ``-s`` prints the measured latencies.
+
 Chromium's fake microphone plays espeak-ng speech (looped); the page sends it over
 WebRTC, the gateway runs Vosk (and the insights engine), and the page renders what comes
 back. Assertions poll ``window.gateway`` for timing but always check the visible DOM too.
@@ -107,8 +111,10 @@ async def test_speech_becomes_final_lines(
 
     # Stop: bye, wait for the server's bye, close. The lines stay, the state says ended.
     lines_before = len(lines)
+    stop_clicked = time.monotonic()
     await page.click("#mic-button")
     await wait_js(page, "() => window.gateway.state === 'ended'", timeout=20)
+    stop_took = time.monotonic() - stop_clicked
     assert await dom_text(page, "#state-call") == "ended"
     assert await dom_text(page, "#mic-label") == "Start microphone"
     assert await page.locator("#finals li").count() >= lines_before
@@ -116,7 +122,8 @@ async def test_speech_becomes_final_lines(
     assert len(words_of(final_text) & TRANSCRIPT_WORDS) >= TRANSCRIPT_MIN_WORDS
     assert await page.locator("#alert").is_hidden()
     timings = (await page.evaluate("window.gateway"))["timings"]
-    print(f"\nclick->first partial {first_partial:.2f} s, click->first final {first_final:.2f} s;"
+    print(f"\nclick->first partial {first_partial:.2f} s, click->first final {first_final:.2f} s,"
+          f" stop->ended {stop_took:.2f} s;"
           f" page timings (ms since click): {timings}")
     assert not [c for c in browser.console if c.startswith("pageerror")], browser.console
 
