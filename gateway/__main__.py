@@ -7,18 +7,20 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
 from .app import create_app
 from .config import GatewayConfig, parse_config
+from .ice import IceProvider
 from .model_store import ModelUnavailableError, resolve_model
 
 log = logging.getLogger("gateway")
 
 
-async def serve(config: GatewayConfig, model_path: object) -> None:
-    app = create_app(config, model_path)  # type: ignore[arg-type]
+async def serve(config: GatewayConfig, model_path: Path) -> None:
+    app = create_app(config, model_path)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
@@ -43,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        IceProvider.from_config(config)  # bad STUN/TURN flags fail before the model download
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         model_path = resolve_model(config.model)
     except ModelUnavailableError as exc:

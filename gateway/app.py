@@ -7,6 +7,8 @@ and, on shutdown, flushes and closes every open session before the pool stops.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiortc import RTCConfiguration
 
 from signaling.server import FACTORY_KEY, close_all_sockets, setup_signaling
 
 from . import __version__
 from .config import GatewayConfig
-from .ice import IceProvider
+from .ice import HEALTH_INTERVAL, IceProvider
 from .recognizer import RecognitionEngine
 from .session import InsightsProvider, SessionSettings
 from .sessions import SessionManager
@@ -66,10 +67,9 @@ def create_app(
             app[ENGINE_KEY],
             settings=settings,
             max_sessions=config.max_sessions,
-            rtc_configuration=ice.gateway_configuration,
+            ice=ice,
             ice_servers=ice.client_servers,
             insights=insights,
-            prepare_offer=ice.prepare_offer,
         )
         app[MANAGER_KEY] = manager
         app[FACTORY_KEY] = manager
@@ -83,6 +83,16 @@ def create_app(
             await app[MANAGER_KEY].close_all()
         await close_all_sockets(app)
 
+    async def ice_ctx(app: web.Application) -> AsyncIterator[None]:
+        # First check before serving, so the log says at once whether TURN works.
+        await ice.check()
+        monitor = asyncio.ensure_future(ice.monitor_after(HEALTH_INTERVAL))
+        yield
+        monitor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await monitor
+
+    app.cleanup_ctx.append(ice_ctx)
     app.cleanup_ctx.append(engine_ctx)
     app.cleanup_ctx.append(sessions_ctx)
     app.on_shutdown.append(on_shutdown)
@@ -128,7 +138,3 @@ async def ice_servers(request: web.Request) -> web.Response:
         "iceServers": ice.client_servers(user[:64]),
         "iceTransportPolicy": ice.transport_policy,
     }, headers={"Cache-Control": "no-store"})
-
-
-def rtc_configuration_for_tests(servers: list[Any] | None = None) -> RTCConfiguration:
-    return RTCConfiguration(iceServers=servers or [])

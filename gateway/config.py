@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from turn.ice import DEFAULT_TURN_TTL
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -28,7 +30,7 @@ class GatewayConfig:
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = None
-    turn_ttl: int = 86400
+    turn_ttl: int = DEFAULT_TURN_TTL
     ice_transport_policy: str = "all"
     web_root: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
 

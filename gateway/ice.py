@@ -1,42 +1,121 @@
-"""ICE configuration for the gateway's own peer connections and for its clients.
+"""ICE for the gateway's own peer connections and for its clients, backed by ``turn/``.
 
-A thin adapter over ``turn/`` (credentials, server selection, relay-only policy): the
-session code asks this for an ``RTCConfiguration`` and for what to put in ``hello``.
+``turn/`` knows credentials, URL selection and coturn; this adapter adds what a running
+gateway needs on top: one validated configuration, a TURN health check at startup and
+every minute after (so a dead TURN server neither stalls every answer by aiortc's 5 s
+allocation timeout nor fails silently), and a per-session diagnosis of why no relay
+candidate was gathered.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import asyncio
+import dataclasses
+import logging
+from typing import Any, cast
 
-from aiortc import RTCConfiguration, RTCIceServer
+from aiortc import RTCConfiguration
+
+from turn.ice import (
+    IceSettings,
+    TransportPolicy,
+    browser_ice_servers,
+    gateway_rtc_configuration,
+    gateway_turn_url,
+)
+from turn.mdns import strip_mdns_candidates
+from turn.probe import check_ice_servers, diagnose_gathering
 
 from .config import GatewayConfig
 
+log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
+HEALTH_INTERVAL = 60.0
+
+
 class IceProvider:
-    stun_urls: tuple[str, ...] = ()
-    turn_urls: tuple[str, ...] = ()
-    turn_secret: str | None = None
-    turn_ttl: int = 86400
-    transport_policy: str = "all"
+    """Implements the session's ``IceConfigurator`` seam."""
+
+    def __init__(self, settings: IceSettings) -> None:
+        settings.validate()  # ValueError naming the flag to fix
+        self.settings = settings
+        self.turn_healthy = True
+        self._no_turn = dataclasses.replace(settings, turn_urls=(), turn_secret=None)
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> IceProvider:
-        return cls(config.stun_urls, config.turn_urls, config.turn_secret, config.turn_ttl,
-                   config.ice_transport_policy)
+        return cls(IceSettings(
+            stun_urls=config.stun_urls,
+            turn_urls=config.turn_urls,
+            turn_secret=config.turn_secret,
+            turn_ttl=config.turn_ttl,
+            transport_policy=cast(TransportPolicy, config.ice_transport_policy),
+        ))
+
+    @property
+    def transport_policy(self) -> str:
+        return self.settings.transport_policy
+
+    @property
+    def relay_only(self) -> bool:
+        return self.settings.transport_policy == "relay"
 
     def client_servers(self, user: str) -> list[dict[str, Any]]:
-        servers: list[dict[str, Any]] = []
-        if self.stun_urls:
-            servers.append({"urls": list(self.stun_urls)})
-        return servers
+        """Every configured server, TURN with a credential minted now for this client."""
+        return browser_ice_servers(self.settings, _label(user))
 
-    def gateway_configuration(self) -> RTCConfiguration:
-        # No servers configured means none: aiortc would otherwise reach for a public STUN.
-        servers = [RTCIceServer(urls=self.stun_urls[0])] if self.stun_urls else []
-        return RTCConfiguration(iceServers=servers)
+    def gateway_configuration(self, user: str) -> RTCConfiguration:
+        # With TURN known to be down, gathering would wait ~5 s for the allocation to time
+        # out before every answer; skip it unless relay-only (where it is all there is).
+        if not self.turn_healthy and not self.relay_only:
+            return gateway_rtc_configuration(self._no_turn, _label(user))
+        return gateway_rtc_configuration(self.settings, _label(user))
 
     def prepare_offer(self, sdp: str) -> str:
-        return sdp
+        """Drop ``*.local`` candidates: resolving each would stall the answer ~1 s."""
+        stripped, count = strip_mdns_candidates(sdp)
+        if count:
+            log.debug("ignored %d mDNS candidates in an offer", count)
+        return stripped
+
+    async def gathering_error(self, local_sdp: str, user: str) -> str | None:
+        """Why our answer has no relay candidate although TURN is configured, or None."""
+        if not self.settings.turn_urls or (not self.turn_healthy and not self.relay_only):
+            return None
+        error = await diagnose_gathering(self.settings, local_sdp, user=_label(user))
+        return None if error is None else str(error)
+
+    async def check(self) -> bool:
+        """Check every STUN/TURN server with a real request; log each failure clearly."""
+        if not self.settings.stun_urls and not self.settings.turn_urls:
+            return True
+        own_turn = gateway_turn_url(self.settings)
+        healthy = True
+        for result in await check_ice_servers(self.settings, user="gateway-healthcheck"):
+            if result.ok:
+                log.info("ICE server %s answered in %.0f ms", result.url,
+                         (result.seconds or 0) * 1000)
+            else:
+                level = logging.ERROR if self.relay_only else logging.WARNING
+                log.log(level, "ICE server unusable: %s", result.error)
+                if own_turn is not None and result.url == own_turn.url:
+                    healthy = False
+        if healthy != self.turn_healthy:
+            log.warning("TURN server %s is now %s", own_turn, "usable" if healthy else
+                        "UNUSABLE: relay candidates will be missing")
+        self.turn_healthy = healthy
+        return healthy
+
+    async def monitor_after(self, interval: float = HEALTH_INTERVAL) -> None:
+        """Re-check periodically, so a TURN outage and its recovery both show up."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.check()
+            except Exception:
+                log.exception("ICE server check failed")
+
+
+def _label(user: str) -> str:
+    """TURN REST usernames are ``expiry:user``: a ':' in the label would corrupt them."""
+    return user.replace(":", "_")[:64] or "anonymous"

@@ -70,6 +70,34 @@ class InsightsProvider(Protocol):
         """Raise ``ConfigError`` for bad settings; return a builder taking stream time 0."""
 
 
+class IceConfigurator(Protocol):
+    """ICE for the session's peer connection (``gateway.ice.IceProvider``)."""
+
+    @property
+    def relay_only(self) -> bool: ...
+
+    def gateway_configuration(self, user: str) -> RTCConfiguration: ...
+
+    def prepare_offer(self, sdp: str) -> str: ...
+
+    async def gathering_error(self, local_sdp: str, user: str) -> str | None: ...
+
+
+class NoIce:
+    """No STUN/TURN: host candidates only (loopback and LAN deployments, tests)."""
+
+    relay_only = False
+
+    def gateway_configuration(self, user: str) -> RTCConfiguration:
+        return RTCConfiguration(iceServers=[])
+
+    def prepare_offer(self, sdp: str) -> str:
+        return sdp
+
+    async def gathering_error(self, local_sdp: str, user: str) -> str | None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class SessionSettings:
     language: str = "en-US"
@@ -89,21 +117,19 @@ class Session:
         session_id: str,
         *,
         engine: RecognitionEngine,
-        rtc_configuration: Callable[[], RTCConfiguration],
         settings: SessionSettings,
         notify: Notify,
+        ice: IceConfigurator | None = None,
         insights: InsightsProvider | None = None,
         on_closed: Callable[[Session], None] = lambda s: None,
-        prepare_offer: Callable[[str], str] = lambda sdp: sdp,
     ) -> None:
         self.id = session_id
         self._engine = engine
-        self._rtc_configuration = rtc_configuration
+        self._ice: IceConfigurator = ice or NoIce()
         self._settings = settings
         self._notify = notify
         self._insights_provider = insights
         self._on_closed = on_closed
-        self._prepare_offer = prepare_offer
         self.created = time.monotonic()
 
         self.pc: RTCPeerConnection | None = None
@@ -152,7 +178,7 @@ class Session:
         self._stream = self._engine.stream(
             speaker, partial_interval=self._settings.partial_interval
         )
-        pc = RTCPeerConnection(self._rtc_configuration())
+        pc = RTCPeerConnection(self._ice.gateway_configuration(self.id))
         self.pc = pc
         self._sink = DataChannelSink(pc)
         self._sinks = [self._sink]
@@ -161,7 +187,7 @@ class Session:
         pc.on("connectionstatechange", self._on_connection_state)
         try:
             await pc.setRemoteDescription(
-                RTCSessionDescription(sdp=self._prepare_offer(offer_sdp), type="offer")
+                RTCSessionDescription(sdp=self._ice.prepare_offer(offer_sdp), type="offer")
             )
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
@@ -172,9 +198,17 @@ class Session:
                 "invalid_sdp", f"the offer could not be applied: {exc or type(exc).__name__}",
                 fatal=True,
             ) from None
+        answer_sdp = pc.localDescription.sdp
+        problem = await self._ice.gathering_error(answer_sdp, self.id)
+        if problem is not None:
+            log.error("session %s: no relay candidate: %s", self.id, problem)
+            if self._ice.relay_only:
+                await self._teardown()
+                raise SessionError("turn_unavailable", problem, fatal=True)
+            await self._notify({"type": "error", "code": "turn_unavailable", "message": problem})
         self._spawn(self._connect_watchdog())
         self._recognizer_task = self._spawn(self._recognize())
-        return pc.localDescription.sdp
+        return answer_sdp
 
     async def add_candidate(self, candidate: RemoteCandidate) -> None:
         pc = self.pc

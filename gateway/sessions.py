@@ -11,12 +11,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCConfiguration
-
 from signaling.interface import Notify, SessionError
 
 from .recognizer import RecognitionEngine
-from .session import InsightsProvider, Session, SessionSettings
+from .session import IceConfigurator, InsightsProvider, Session, SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +26,16 @@ class SessionManager:
         *,
         settings: SessionSettings,
         max_sessions: int,
-        rtc_configuration: Callable[[], RTCConfiguration],
+        ice: IceConfigurator,
         ice_servers: Callable[[str], list[dict[str, Any]]],
         insights: InsightsProvider | None = None,
-        prepare_offer: Callable[[str], str] = lambda sdp: sdp,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.max_sessions = max_sessions
-        self._rtc_configuration = rtc_configuration
+        self._ice = ice
         self._ice_servers = ice_servers
         self._insights = insights
-        self._prepare_offer = prepare_offer
         self.sessions: dict[str, Session] = {}
         self.accepting = True
 
@@ -58,12 +54,11 @@ class SessionManager:
         session = Session(
             session_id,
             engine=self.engine,
-            rtc_configuration=self._rtc_configuration,
             settings=self.settings,
             notify=notify,
+            ice=self._ice,
             insights=self._insights,
             on_closed=self._closed,
-            prepare_offer=self._prepare_offer,
         )
         self.sessions[session_id] = session
         return session

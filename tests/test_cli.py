@@ -72,3 +72,21 @@ async def test_unusable_model_path_is_a_clear_error(tmp_path: Path) -> None:
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert b"nope" in err and b"error" in err.lower()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--turn-url", "turn:127.0.0.1:3478"], b"--turn-secret"),
+        (["--ice-transport-policy", "relay"], b"relay"),
+        (["--stun-url", "turn:127.0.0.1:3478"], b"--turn-url"),
+    ],
+)
+async def test_bad_ice_flags_are_clear_errors(args: list[str], needle: bytes) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert err.startswith(b"error: ") and needle in err
