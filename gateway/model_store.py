@@ -31,6 +31,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -309,10 +310,34 @@ def _check_explicit(path: Path) -> Path:
 # --------------------------------------------------------------------------- download
 
 
+_STALE_AFTER_S = 24 * 3600
+
+
+def _remove_stale_temporaries(cache: Path, spec: ModelSpec) -> None:
+    """Delete temporaries a killed process left behind (a day old: surely not in use).
+
+    Temporaries are hidden, named after the model, and never mistaken for a model, so
+    leaving them is harmless except for the disk space a half download occupies.
+    """
+    now = time.time()
+    for pattern in (f".{spec.name}.*", ".discard.*"):
+        for leftover in cache.glob(pattern):
+            try:
+                if now - leftover.lstat().st_mtime < _STALE_AFTER_S:
+                    continue
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink()
+            except OSError:
+                pass
+
+
 def _fetch_into(
     spec: ModelSpec, target: Path, cache: Path, progress: ProgressCallback, *, timeout: float
 ) -> None:
     """Download, extract, verify and atomically install ``spec`` at ``target``."""
+    _remove_stale_temporaries(cache, spec)
     with _temp_file(cache, f".{spec.name}.", ".zip.part") as (archive_fh, archive_path):
         _download(spec, archive_fh, progress, timeout=timeout)
         archive_fh.close()

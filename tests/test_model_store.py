@@ -13,6 +13,7 @@ import io
 import os
 import socket
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -200,6 +201,24 @@ def test_concurrent_fetches_do_not_corrupt_each_other(
     assert cache_leftovers(tmp_path) == ["fake-model"]
     for rel, data in FAKE_FILES.items():
         assert (tmp_path / "fake-model" / rel).read_bytes() == data
+
+
+def test_stale_temporaries_of_a_killed_fetch_are_removed(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    server.routes["/fake.zip"] = Route(build_zip(FAKE_FILES))
+    old_part = tmp_path / ".fake-model.abc123.zip.part"
+    old_part.write_bytes(b"half a download")
+    old_dir = tmp_path / ".fake-model.def456.tmp"
+    (old_dir / "am").mkdir(parents=True)
+    fresh_part = tmp_path / ".fake-model.fresh.zip.part"  # maybe another process's, live
+    fresh_part.write_bytes(b"in progress")
+    two_days_ago = time.time() - 2 * 86400
+    for p in (old_part, old_dir):
+        os.utime(p, (two_days_ago, two_days_ago))
+
+    resolve_model(None, spec=fake_spec(server), cache_dir=tmp_path, progress=lambda d, t: None)
+    assert cache_leftovers(tmp_path) == [fresh_part.name, "fake-model"]
 
 
 def test_default_progress_draws_a_bar_on_stderr(
