@@ -23,6 +23,7 @@ from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -118,6 +119,39 @@ def _mid_of_section(lines: list[str], index: int) -> str | None:
     return None
 
 
+def rtc_ice_servers(servers: list[dict[str, Any]]) -> list[RTCIceServer]:
+    """``hello.iceServers`` (browser ``RTCIceServer`` dicts) as aiortc ``RTCIceServer``s.
+
+    aiortc uses only the first STUN and the first TURN URL it can parse, so each URL becomes
+    its own entry (in the order given) rather than one entry with a list of URLs.
+    """
+    out: list[RTCIceServer] = []
+    for server in servers:
+        urls = server.get("urls") or server.get("url") or []
+        for url in [urls] if isinstance(urls, str) else list(urls):
+            out.append(RTCIceServer(urls=url, username=server.get("username"),
+                                    credential=server.get("credential")))
+    return out
+
+
+def selected_pair(pc: RTCPeerConnection) -> tuple[Any, Any] | None:
+    """The (local, remote) aioice candidates of the pair ICE nominated, or None.
+
+    aiortc has no public API for it (its ``getStats`` lists no candidate pairs), so this reads
+    the aioice connection behind the first transceiver's (or the data channel's) transport.
+    """
+    transports = [t.sender.transport for t in pc.getTransceivers() if t.sender.transport]
+    if pc.sctp is not None:
+        transports.append(pc.sctp.transport)
+    for dtls in transports:
+        connection = getattr(dtls.transport, "_connection", None)
+        nominated = getattr(connection, "_nominated", None) or {}
+        if nominated:
+            pair = nominated[min(nominated)]
+            return pair.local_candidate, pair.remote_candidate
+    return None
+
+
 class GatewayClient:
     """One call: signaling WebSocket + aiortc peer + the insights data channel."""
 
@@ -136,6 +170,12 @@ class GatewayClient:
         self._reader: asyncio.Task[None] | None = None
         self.channel_closed = asyncio.Event()
         self.connected_after: float | None = None
+        self.offer_sdp: str | None = None
+        self.answer_sdp: str | None = None
+        #: candidate types of the nominated pair when the peer connected, e.g. ("relay", "relay")
+        self.selected_types: tuple[str, str] | None = None
+        self.connected = asyncio.Event()  # the peer connection reached "connected"
+        self.signaling_closed = asyncio.Event()  # the WebSocket was closed (by either side)
 
     async def connect(self) -> dict[str, Any]:
         self.http = aiohttp.ClientSession()
@@ -161,6 +201,7 @@ class GatewayClient:
             for predicate, fut in list(self._signal_waiters):
                 if not fut.done() and predicate(data):
                     fut.set_result(data)
+        self.signaling_closed.set()
 
     async def next_signal(self, predicate: Callable[[dict[str, Any]], bool],
                           timeout: float = 10) -> dict[str, Any]:
@@ -182,8 +223,16 @@ class GatewayClient:
         return await self.next_signal(lambda m: m.get("type") == "error", timeout)
 
     def peer(self, track: MediaStreamTrack | None, *, ice_servers: list[RTCIceServer] | None = None,
-             data_channel: bool = True) -> RTCPeerConnection:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers or []))
+             data_channel: bool = True, relay: bool = False) -> RTCPeerConnection:
+        """Create the peer connection; ``relay=True`` makes it relay-only (like ``?relay=1``)
+        with the servers of ``hello.iceServers`` unless ``ice_servers`` is given."""
+        if relay:
+            servers = ice_servers if ice_servers is not None else rtc_ice_servers(
+                self.hello.get("iceServers") or [])
+            self.pc = RTCPeerConnection(RTCConfiguration(
+                iceServers=servers, iceTransportPolicy=RTCIceTransportPolicy.RELAY))
+        else:
+            self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers or []))
         if data_channel:
             channel = self.pc.createDataChannel("insights")
 
@@ -197,8 +246,14 @@ class GatewayClient:
             self.pc.addTrack(track)
         return self.pc
 
-    async def offer(self, config: dict[str, Any] | None = None, *, trickle: bool = False) -> str:
-        """Send the offer, return the answer SDP (after applying it)."""
+    async def offer(self, config: dict[str, Any] | None = None, *, trickle: bool = False,
+                    tolerate: tuple[str, ...] = ()) -> str:
+        """Send the offer, return the answer SDP (after applying it).
+
+        An ``error`` before the answer raises, unless its code is in ``tolerate`` (codes that
+        leave the session running, such as ``turn_unavailable`` under the "all" policy): those
+        stay in :attr:`signals` and the answer is still awaited.
+        """
         assert self.pc is not None
         started = time.monotonic()
 
@@ -206,9 +261,14 @@ class GatewayClient:
         def on_state() -> None:
             if self.pc is not None and self.pc.connectionState == "connected":
                 self.connected_after = time.monotonic() - started
+                pair = selected_pair(self.pc)
+                if pair is not None:
+                    self.selected_types = (pair[0].type, pair[1].type)
+                self.connected.set()
 
         await self.pc.setLocalDescription(await self.pc.createOffer())
         sdp = self.pc.localDescription.sdp
+        self.offer_sdp = sdp
         candidates: list[dict[str, Any]] = []
         if trickle:
             sdp, candidates = split_candidates(sdp)
@@ -221,9 +281,12 @@ class GatewayClient:
         if trickle:
             await self.send({"type": "candidate", "candidate": None, "sdpMid": "0",
                              "sdpMLineIndex": 0})
-        reply = await self.next_signal(lambda m: m.get("type") in ("answer", "error"), 15)
+        reply = await self.next_signal(
+            lambda m: m.get("type") == "answer"
+            or (m.get("type") == "error" and m.get("code") not in tolerate), 15)
         if reply["type"] == "error":
             raise RuntimeError(f"offer rejected: {reply['code']}: {reply['message']}")
+        self.answer_sdp = str(reply["sdp"])
         await self.pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
         return str(reply["sdp"])
 
@@ -278,12 +341,16 @@ class GatewayClient:
 
 
 async def stream_wav(base_url: str, wav: Path, config: dict[str, Any] | None = None, *,
-                     trickle: bool = False, speed: float = 1.0) -> GatewayClient:
-    """Play a WAV through the gateway and return the client after ``bye``."""
+                     trickle: bool = False, speed: float = 1.0,
+                     relay: bool = False) -> GatewayClient:
+    """Play a WAV through the gateway and return the client after ``bye``.
+
+    ``relay=True``: relay-only ICE through the TURN server(s) of ``hello.iceServers``.
+    """
     client = GatewayClient(base_url)
     await client.connect()
     track = WavTrack(read_wav_48k(wav), speed=speed)
-    client.peer(track)
+    client.peer(track, relay=relay)
     try:
         await client.offer(config, trickle=trickle)
         await asyncio.wait_for(track.finished.wait(), track.duration / speed + 30)
