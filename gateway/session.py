@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from signaling.interface import Notify, RemoteCandidate, SessionError
+from turn.mdns import is_mdns_candidate
 
 from . import messages
 from .audio import AudioPipeline, PcmChunk
@@ -218,16 +219,16 @@ class Session:
             await pc.addIceCandidate(None)  # end of candidates
             return
         text = candidate.candidate
+        if is_mdns_candidate(text):
+            # mDNS-hidden browser address: resolving it would stall; the browser still
+            # reaches our own candidates and is learned as peer-reflexive.
+            log.debug("session %s: ignoring mDNS candidate", self.id)
+            return
         text = text[len("candidate:"):] if text.startswith("candidate:") else text
         try:
             ice = candidate_from_sdp(text)
         except Exception:
             raise SessionError("invalid_candidate", "the candidate could not be parsed") from None
-        if ice.ip.endswith(".local"):
-            # mDNS-hidden browser address: resolving it would stall; the browser still
-            # reaches our own candidates and is learned as peer-reflexive.
-            log.debug("session %s: ignoring mDNS candidate %s", self.id, ice.ip)
-            return
         ice.sdpMid = candidate.sdp_mid
         ice.sdpMLineIndex = candidate.sdp_mline_index
         try:
