@@ -246,9 +246,11 @@ def resolve_model(
     :func:`default_cache_dir`), fetched from ``spec.url`` if absent or damaged, and
     verified against ``spec.sha256``. ``progress`` defaults to a one-line bar on stderr.
 
+    An empty ``path`` counts as none given (``VOSK_MODEL=`` is how shells unset things).
+
     Raises :class:`ModelUnavailableError` with an actionable message on any failure.
     """
-    if path is not None:
+    if path:
         return _check_explicit(Path(path).expanduser())
 
     cache = (cache_dir if cache_dir is not None else default_cache_dir()).expanduser()
@@ -297,7 +299,10 @@ def _check_explicit(path: Path) -> Path:
     missing = looks_like_vosk_model(path)
     if missing:
         # A common slip: pointing at the folder the zip was unpacked into.
-        nested = [sub for sub in sorted(path.iterdir()) if sub.is_dir()]
+        try:
+            nested = [sub for sub in sorted(path.iterdir()) if sub.is_dir()]
+        except OSError:
+            nested = []
         models = [sub for sub in nested if not looks_like_vosk_model(sub)]
         hint = f" Did you mean {models[0]}?" if models else ""
         raise ModelUnavailableError(
