@@ -89,7 +89,10 @@ class WavTrack(MediaStreamTrack):
 
 def split_candidates(sdp: str) -> tuple[str, list[dict[str, Any]]]:
     """Remove candidates from an SDP and return them as trickle messages (mid per section)."""
-    lines, candidates, mid, index = [], [], None, -1
+    lines: list[str] = []
+    candidates: list[dict[str, Any]] = []
+    mid: str | None = None
+    index = -1
     for line in sdp.splitlines():
         if line.startswith("m="):
             index += 1
@@ -105,7 +108,7 @@ def split_candidates(sdp: str) -> tuple[str, list[dict[str, Any]]]:
         lines.append(line)
     for c in candidates:  # a=mid may follow candidates within a section
         if c["sdpMid"] is None:
-            c["sdpMid"] = _mid_of_section(lines, c["sdpMLineIndex"])
+            c["sdpMid"] = _mid_of_section(lines, int(c["sdpMLineIndex"]))
     return "\r\n".join(lines) + "\r\n", candidates
 
 
