@@ -13,6 +13,8 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiortc import RTCDataChannel, RTCPeerConnection
@@ -25,9 +27,26 @@ Message = dict[str, Any]
 class Sink(Protocol):
     name: str
 
-    def send(self, message: Message) -> None: ...
+    def send(self, message: Message) -> None:
+        """Queue one message; never blocks, never raises."""
 
-    async def drain(self, timeout: float) -> None: ...
+    async def drain(self, timeout: float) -> None:
+        """Best effort: wait up to ``timeout`` until what was sent has been delivered."""
+
+    async def close(self) -> None:
+        """Release connections and tasks; called once, after the last ``drain``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationInfo:
+    """What a conversation-level sink knows of the conversation it serves."""
+
+    id: str
+    meeting_title: str | None = None
+
+
+SinkFactory = Callable[[ConversationInfo], Sink]
+"""Builds a sink for a new conversation (e.g. a relay to a downstream service)."""
 
 
 class DataChannelSink:
@@ -90,6 +109,9 @@ class DataChannelSink:
                 return
             await asyncio.sleep(0.01)
         log.warning("data channel not drained within %.1f s", timeout)
+
+    async def close(self) -> None:
+        """The peer connection owns the channel; closing it is the session's job."""
 
     def _idle(self) -> bool:
         channel = self._channel
