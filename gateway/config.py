@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from turn.ice import DEFAULT_TURN_TTL
 
@@ -32,6 +33,8 @@ class GatewayConfig:
     turn_secret: str | None = None
     turn_ttl: int = DEFAULT_TURN_TTL
     ice_transport_policy: str = "all"
+    relay_url: str | None = None
+    relay_token: str | None = field(default=None, repr=False)
     web_root: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
 
 
@@ -47,6 +50,20 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 def _env_list(env: Mapping[str, str], name: str) -> list[str]:
     return [v.strip() for v in env.get(name, "").split(",") if v.strip()]
+
+
+def check_ws_url(url: str) -> str:
+    """``url`` if it is a usable ws:// or wss:// URL, else ValueError saying why."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a malformed port
+    except ValueError:
+        raise ValueError(f"is not a valid URL: {url!r}") from None
+    if parts.scheme.lower() not in ("ws", "wss"):
+        raise ValueError(f"must be a ws:// or wss:// URL, got {url!r}")
+    if not parts.hostname:
+        raise ValueError(f"has no host: {url!r}")
+    return url
 
 
 def _port(text: str) -> int:
@@ -107,13 +124,32 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    default=env.get("GATEWAY_ICE_TRANSPORT_POLICY", d.ice_transport_policy),
                    help="'relay' forces every call through TURN "
                    "(env GATEWAY_ICE_TRANSPORT_POLICY; default %(default)s)")
+    p.add_argument("--relay-url", default=None,
+                   help="relay every conversation's results to this downstream WebSocket, "
+                   "ws:// or wss://; '{conversationId}' in it is replaced, otherwise "
+                   "conversationId=<id> is added to the query (env GATEWAY_RELAY_URL; "
+                   "see docs/relay.md)")
+    p.add_argument("--relay-token", default=env.get("GATEWAY_RELAY_TOKEN") or None,
+                   help="bearer token sent as 'Authorization: Bearer <token>' to the relay "
+                   "URL (env GATEWAY_RELAY_TOKEN, which keeps it out of the process list)")
     return p
 
 
 def parse_config(argv: Sequence[str] | None = None,
                  env: Mapping[str, str] | None = None) -> GatewayConfig:
     env = os.environ if env is None else env
-    args = build_parser(env).parse_args(argv)
+    parser = build_parser(env)
+    args = parser.parse_args(argv)
+    relay_url = args.relay_url
+    relay_source = "--relay-url"
+    if relay_url is None:
+        relay_url = env.get("GATEWAY_RELAY_URL") or None
+        relay_source = "GATEWAY_RELAY_URL"
+    if relay_url is not None:
+        try:
+            check_ws_url(relay_url)
+        except ValueError as exc:
+            parser.error(f"{relay_source} {exc}")
     return GatewayConfig(
         host=args.host,
         port=args.port,
@@ -128,4 +164,6 @@ def parse_config(argv: Sequence[str] | None = None,
         turn_secret=args.turn_secret,
         turn_ttl=args.turn_ttl,
         ice_transport_policy=args.ice_transport_policy,
+        relay_url=relay_url,
+        relay_token=args.relay_token,
     )

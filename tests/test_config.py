@@ -64,3 +64,47 @@ def test_console_help_lists_every_flag() -> None:
     for flag in ("--host", "--port", "--model", "--log-level", "--stun-url", "--turn-url",
                  "--turn-secret", "--turn-ttl", "--ice-transport-policy", "--max-sessions"):
         assert flag in out
+
+
+def test_relay_defaults_off() -> None:
+    cfg = parse_config([], env={})
+    assert cfg.relay_url is None and cfg.relay_token is None
+
+
+def test_relay_from_environment() -> None:
+    cfg = parse_config([], env={"GATEWAY_RELAY_URL": "wss://analytics.example.org/ingest?x=1",
+                                "GATEWAY_RELAY_TOKEN": "t0ken"})
+    assert cfg.relay_url == "wss://analytics.example.org/ingest?x=1"
+    assert cfg.relay_token == "t0ken"
+    assert "t0ken" not in repr(cfg)
+
+
+def test_relay_flags_override_environment() -> None:
+    cfg = parse_config(["--relay-url", "ws://127.0.0.1:9000/c/{conversationId}",
+                        "--relay-token", "flag"],
+                       env={"GATEWAY_RELAY_URL": "wss://env.example/",
+                            "GATEWAY_RELAY_TOKEN": "env"})
+    assert cfg.relay_url == "ws://127.0.0.1:9000/c/{conversationId}"
+    assert cfg.relay_token == "flag"
+
+
+@pytest.mark.parametrize("argv, env, named", [
+    (["--relay-url", "http://analytics.example.org/"], {}, "--relay-url"),
+    (["--relay-url", "analytics.example.org:9000"], {}, "--relay-url"),
+    (["--relay-url", "ws://"], {}, "--relay-url"),
+    (["--relay-url", "ws://host:99999/"], {}, "--relay-url"),
+    ([], {"GATEWAY_RELAY_URL": "https://analytics.example.org/"}, "GATEWAY_RELAY_URL"),
+])
+def test_bad_relay_url_is_named(argv: list[str], env: dict[str, str], named: str,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse_config(argv, env=env)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert named in err and ("ws://" in err or "URL" in err or "host" in err)
+
+
+def test_console_help_lists_relay_flags() -> None:
+    out = subprocess.run([sys.executable, "-m", "gateway", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "--relay-url" in out and "--relay-token" in out
