@@ -52,6 +52,22 @@ def direct_transcript(model: vosk.Model, wav_path: Path) -> str:
     return " ".join(t for t in texts if t)
 
 
+async def accepted(url: str, username: str, password: str) -> float:
+    """``check_turn``, retried on 437 Allocation Mismatch.
+
+    Against the session's shared coturn an allocation of an earlier test can outlive its client
+    (aioice does not always delete it); when the kernel hands the probe's new socket that same
+    local port, coturn answers 437 for the 5-tuple. That says nothing about the credential.
+    """
+    for _attempt in range(3):
+        try:
+            return await check_turn(url, username, password)
+        except TurnCheckError as error:
+            if "437" not in str(error):
+                raise
+    return await check_turn(url, username, password)
+
+
 def turn_entry(hello: dict[str, Any]) -> dict[str, Any]:
     (entry,) = [s for s in hello["iceServers"]
                 if any(str(u).startswith(("turn:", "turns:")) for u in s["urls"])]
@@ -275,7 +291,7 @@ async def test_expired_credential_is_named(coturn: CoturnProcess) -> None:
     assert "s ago); fetch fresh ones (GET /api/ice-servers)" in message
     # The same secret with a live expiry is accepted: expiry alone caused the 401.
     fresh = rest_credential(TURN_SECRET, "late-client", 60)
-    await check_turn(coturn.url, fresh.username, fresh.password)
+    await accepted(coturn.url, fresh.username, fresh.password)
 
 
 # -- GET /api/ice-servers --------------------------------------------------------------------
@@ -311,4 +327,4 @@ async def test_ice_servers_endpoint_fresh_and_uncached(
     assert parsed2[0] > parsed1[0]  # minted at each request, not cached
     assert turn1["credential"] != turn2["credential"]
     # And they are real: coturn accepts the credential the endpoint handed out.
-    assert await check_turn(coturn.url, turn2["username"], turn2["credential"]) < 1.0
+    assert await accepted(coturn.url, turn2["username"], turn2["credential"]) < 1.0
