@@ -40,6 +40,7 @@ class IceProvider:
         settings.validate()  # ValueError naming the flag to fix
         self.settings = settings
         self.turn_healthy = True
+        self.turn_problem: str | None = None  # the last health check's TURN error
         self._no_turn = dataclasses.replace(settings, turn_urls=(), turn_secret=None)
 
     @classmethod
@@ -78,10 +79,22 @@ class IceProvider:
             log.debug("ignored %d mDNS candidates in an offer", count)
         return stripped
 
+    def unusable(self) -> str | None:
+        """Under relay-only, why no call can connect now (TURN known down), or None.
+
+        Lets a session refuse at once instead of after aiortc's 5 s allocation timeout.
+        """
+        if self.relay_only and not self.turn_healthy:
+            return self.turn_problem
+        return None
+
     async def gathering_error(self, local_sdp: str, user: str) -> str | None:
         """Why our answer has no relay candidate although TURN is configured, or None."""
-        if not self.settings.turn_urls or (not self.turn_healthy and not self.relay_only):
+        if not self.settings.turn_urls:
             return None
+        if not self.turn_healthy and not self.relay_only:
+            # We left TURN out on purpose; the client should still know why.
+            return self.turn_problem
         error = await diagnose_gathering(self.settings, local_sdp, user=_label(user))
         return None if error is None else str(error)
 
@@ -90,7 +103,7 @@ class IceProvider:
         if not self.settings.stun_urls and not self.settings.turn_urls:
             return True
         own_turn = gateway_turn_url(self.settings)
-        healthy = True
+        healthy, problem = True, None
         for result in await check_ice_servers(self.settings, user="gateway-healthcheck"):
             if result.ok:
                 log.info("ICE server %s answered in %.0f ms", result.url,
@@ -99,11 +112,11 @@ class IceProvider:
                 level = logging.ERROR if self.relay_only else logging.WARNING
                 log.log(level, "ICE server unusable: %s", result.error)
                 if own_turn is not None and result.url == own_turn.url:
-                    healthy = False
+                    healthy, problem = False, str(result.error)
         if healthy != self.turn_healthy:
             log.warning("TURN server %s is now %s", own_turn, "usable" if healthy else
                         "UNUSABLE: relay candidates will be missing")
-        self.turn_healthy = healthy
+        self.turn_healthy, self.turn_problem = healthy, problem
         return healthy
 
     async def monitor_after(self, interval: float = HEALTH_INTERVAL) -> None:

@@ -6,16 +6,15 @@ construction details, and so a deployment can run transcripts only (``--no-insig
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
+from .conversation import ConversationInsights, InsightsBuilder
 from .insights import InsightsEngine, parse_insights_config
-from .session import ConversationInsights
 from .start_config import StartConfig
 
 
 class DefaultInsightsProvider:
-    def prepare(self, start: StartConfig) -> Callable[[datetime], ConversationInsights]:
+    def prepare(self, start: StartConfig) -> InsightsBuilder:
         config = parse_insights_config(start.raw)  # InsightsConfigError is a ValueError
 
         def build(stream_start: datetime) -> ConversationInsights:

@@ -28,47 +28,37 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
-from signaling.interface import Notify, RemoteCandidate, SessionError
+from signaling.interface import Answer, Notify, RemoteCandidate, SessionError
 from turn.mdns import is_mdns_candidate
 
 from . import messages
 from .audio import AudioPipeline, PcmChunk
+from .conversation import Conversation, ConversationFull, InsightsBuilder, Participant
 from .recognizer import Final, Partial, RecognitionEngine, RecognizerStream, TranscriptEvent
 from .sdp import summarize_offer
 from .sinks import DataChannelSink, Message, Sink
 from .start_config import ConfigError, StartConfig, language_matches, parse_start_config
-from .transcript import Phrase
+from .transcript import Phrase, Speaker
 
 log = logging.getLogger(__name__)
 
 DATA_CHANNEL_LABEL = "insights"
 
 
-class PhraseAnalysis(Protocol):
-    """What the insights engine returns for one final phrase."""
-
-    content: str
-    sentiment: dict[str, Any]
-    messages: list[Message]
-
-
-class ConversationInsights(Protocol):
-    """What a session needs from the insights engine (``gateway.insights.InsightsEngine``)."""
-
-    def punctuate(self, raw_text: str, *, final: bool = True) -> str: ...
-
-    def feed(self, phrase: Phrase) -> PhraseAnalysis: ...
-
-    def analytics(self) -> Message | None: ...
-
-    def finish(self) -> list[Message]: ...
-
-
 class InsightsProvider(Protocol):
     """Validates a client's insight settings at start, builds the engine when audio flows."""
 
-    def prepare(self, start: StartConfig) -> Callable[[datetime], ConversationInsights]:
-        """Raise ``ConfigError`` for bad settings; return a builder taking stream time 0."""
+    def prepare(self, start: StartConfig) -> InsightsBuilder:
+        """Raise ``ConfigError`` (or ``ValueError``) for bad settings."""
+
+
+class ConversationDirectory(Protocol):
+    """Finds or creates the conversation a session belongs to (``SessionManager``)."""
+
+    def join(
+        self, participant: Participant, start: StartConfig, insights: InsightsBuilder | None
+    ) -> Conversation:
+        """Raise ``ConversationFull`` when it cannot take another participant."""
 
 
 class IceConfigurator(Protocol):
@@ -80,6 +70,8 @@ class IceConfigurator(Protocol):
     def gateway_configuration(self, user: str) -> RTCConfiguration: ...
 
     def prepare_offer(self, sdp: str) -> str: ...
+
+    def unusable(self) -> str | None: ...
 
     async def gathering_error(self, local_sdp: str, user: str) -> str | None: ...
 
@@ -94,6 +86,9 @@ class NoIce:
 
     def prepare_offer(self, sdp: str) -> str:
         return sdp
+
+    def unusable(self) -> str | None:
+        return None
 
     async def gathering_error(self, local_sdp: str, user: str) -> str | None:
         return None
@@ -120,6 +115,7 @@ class Session:
         engine: RecognitionEngine,
         settings: SessionSettings,
         notify: Notify,
+        conversations: ConversationDirectory,
         ice: IceConfigurator | None = None,
         insights: InsightsProvider | None = None,
         on_closed: Callable[[Session], None] = lambda s: None,
@@ -130,6 +126,7 @@ class Session:
         self._settings = settings
         self._notify = notify
         self._insights_provider = insights
+        self._conversations = conversations
         self._on_closed = on_closed
         self.created = time.monotonic()
 
@@ -142,9 +139,9 @@ class Session:
             maxsize=max(1, int(settings.backlog_seconds * 1000 / settings.chunk_ms))
         )
         self._stream: RecognizerStream | None = None
-        self._build_insights: Callable[[datetime], ConversationInsights] | None = None
-        self._insights: ConversationInsights | None = None
-        self._insights_lock = asyncio.Lock()
+        self._build_insights: InsightsBuilder | None = None
+        self.conversation: Conversation | None = None
+        self._offset = 0.0  # this stream's start on the conversation clock, seconds
         self._stream_start: datetime | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._reader: asyncio.Task[None] | None = None
@@ -156,7 +153,7 @@ class Session:
 
     # -- SignalingSession ---------------------------------------------------------------
 
-    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> str:
+    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> Answer:
         if self._stopping:
             raise SessionError("session_closed", "this session has ended", fatal=True)
         self.start_config = self._validate_config(config)
@@ -175,9 +172,17 @@ class Session:
                 f"create a data channel labelled '{DATA_CHANNEL_LABEL}' before the offer: "
                 "results are delivered on it",
             )
-        speaker = dataclasses.replace(self.start_config.speaker, id=self.id)
+        blocked = self._ice.unusable()
+        if blocked is not None:
+            raise SessionError("turn_unavailable", blocked, fatal=True)
+        try:
+            self.conversation = self._conversations.join(
+                self, self.start_config, self._build_insights
+            )
+        except ConversationFull as exc:
+            raise SessionError("conversation_full", str(exc)) from None
         self._stream = self._engine.stream(
-            speaker, partial_interval=self._settings.partial_interval
+            self.speaker, partial_interval=self._settings.partial_interval
         )
         pc = RTCPeerConnection(self._ice.gateway_configuration(self.id))
         self.pc = pc
@@ -200,16 +205,17 @@ class Session:
                 fatal=True,
             ) from None
         answer_sdp = pc.localDescription.sdp
+        warnings: tuple[tuple[str, str], ...] = ()
         problem = await self._ice.gathering_error(answer_sdp, self.id)
         if problem is not None:
             log.error("session %s: no relay candidate: %s", self.id, problem)
             if self._ice.relay_only:
                 await self._teardown()
                 raise SessionError("turn_unavailable", problem, fatal=True)
-            await self._notify({"type": "error", "code": "turn_unavailable", "message": problem})
+            warnings = (("turn_unavailable", problem),)
         self._spawn(self._connect_watchdog())
         self._recognizer_task = self._spawn(self._recognize())
-        return answer_sdp
+        return Answer(answer_sdp, self.conversation.id, warnings)
 
     async def add_candidate(self, candidate: RemoteCandidate) -> None:
         pc = self.pc
@@ -296,11 +302,10 @@ class Session:
             log.info("session %s: audio track ended", self.id)
 
     def _begin_recognition(self) -> None:
+        assert self.conversation is not None
         self._stream_start = datetime.now(UTC)
-        if self._build_insights is not None:
-            self._insights = self._build_insights(self._stream_start)
-            self._spawn(self._analytics_loop())
-        self._emit(messages.recognition_started())
+        self._offset = self.conversation.begin(self._stream_start)
+        self._publish(messages.recognition_started())
 
     def _enqueue(self, chunk: PcmChunk) -> None:
         if self._queue.full():
@@ -322,49 +327,54 @@ class Session:
     async def _handle(self, events: list[TranscriptEvent]) -> None:
         for event in events:
             if isinstance(event, Partial):
-                self._emit(self._partial_message(event.text))
+                self._publish(self._partial_message(event.text))
             elif isinstance(event, Final):
                 await self._final(event.phrase)
 
     def _partial_message(self, text: str) -> Message:
-        assert self._stream is not None
-        punctuated = self._insights.punctuate(text, final=False) if self._insights else text
+        assert self._stream is not None and self.conversation is not None
+        punctuated = self.conversation.punctuate(text)
         return messages.recognition_result(
             transcript=text, punctuated=punctuated, is_final=False,
             speaker=self._stream.speaker, participant_id=self.id,
         )
 
     async def _final(self, phrase: Phrase) -> None:
-        assert self._stream_start is not None
+        conversation = self.conversation
+        assert self._stream_start is not None and conversation is not None
         content, sentiment, extra = phrase.text, None, list[Message]()
-        if self._insights is not None:
-            async with self._insights_lock:
-                analysis = await self._engine.run(self._insights.feed, phrase)
+        analysis = await conversation.analyse(phrase, self._offset)
+        if analysis is not None:
             content, sentiment, extra = analysis.content, analysis.sentiment, analysis.messages
-        self._emit(messages.recognition_result(
+        # Live transcript to this participant; the finished message and its insights to
+        # everyone in the conversation.
+        self._publish(messages.recognition_result(
             transcript=phrase.text, punctuated=content, is_final=True, speaker=phrase.speaker,
             participant_id=self.id, confidence=phrase.confidence, words=phrase.words,
         ))
-        self._emit(messages.message_response(
+        conversation.broadcast(messages.message_response(
             phrase, content=content, participant_id=self.id,
             stream_start=self._stream_start, sentiment=sentiment,
         ))
         for message in extra:
-            self._emit(message)
+            conversation.broadcast(message)
 
-    async def _analytics_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._settings.analytics_interval)
-            if self._insights is None:
-                return
-            async with self._insights_lock:
-                report = await self._engine.run(self._insights.analytics)
-            if report is not None:
-                self._emit(report)
+    @property
+    def speaker(self) -> Speaker:
+        """``Participant``: who this session's audio is."""
+        base = self.start_config.speaker if self.start_config else Speaker()
+        return dataclasses.replace(base, id=self.id)
 
-    def _emit(self, message: Message) -> None:
+    def deliver(self, message: Message) -> None:
+        """``Participant``: a message for this participant's own outputs."""
         for sink in self._sinks:
             sink.send(message)
+
+    def _publish(self, message: Message) -> None:
+        if self.conversation is not None:
+            self.conversation.publish(message, self)
+        else:
+            self.deliver(message)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -407,13 +417,12 @@ class Session:
                 await self._queue.put(chunk)
             await self._queue.put(None)
             await self._recognizer_task
-        if self._insights is not None:
-            async with self._insights_lock:
-                final = await self._engine.run(self._insights.finish)
-            for message in final:
-                self._emit(message)
-        if self._stream_start is not None:
-            self._emit(messages.recognition_stopped())
+        goodbye = messages.recognition_stopped() if self._stream_start is not None else None
+        if self.conversation is not None:
+            # The last participant out receives the conversation's closing insights first.
+            await self.conversation.leave(self, goodbye)
+        elif goodbye is not None:
+            self.deliver(goodbye)
         for sink in self._sinks:
             await sink.drain(timeout=2.0)
 
@@ -425,6 +434,8 @@ class Session:
                 task.cancel()
         if self.pc is not None:
             await self.pc.close()
+        if self.conversation is not None:
+            await self.conversation.leave(self)  # no-op if the flush already left
         self._stream = None
         if not self._closed.is_set():
             self._closed.set()

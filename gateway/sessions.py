@@ -1,20 +1,24 @@
-"""The registry of open sessions: admission, lookup for health, and shutdown.
+"""The registry of open sessions and conversations: admission, lookup, and shutdown.
 
 Implements ``signaling.interface.SessionFactory`` so signaling can open sessions without
-knowing what they contain.
+knowing what they contain, and the session's ``ConversationDirectory``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from signaling.interface import Notify, SessionError
 
+from .conversation import Conversation, InsightsBuilder, Participant
 from .recognizer import RecognitionEngine
 from .session import IceConfigurator, InsightsProvider, Session, SessionSettings
+from .sinks import ConversationInfo, SinkFactory
+from .start_config import StartConfig
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,8 @@ class SessionManager:
         ice: IceConfigurator,
         ice_servers: Callable[[str], list[dict[str, Any]]],
         insights: InsightsProvider | None = None,
+        conversation_sinks: Sequence[SinkFactory] = (),
+        max_participants: int = 8,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -36,7 +42,10 @@ class SessionManager:
         self._ice = ice
         self._ice_servers = ice_servers
         self._insights = insights
+        self._conversation_sinks = list(conversation_sinks)
+        self.max_participants = max_participants
         self.sessions: dict[str, Session] = {}
+        self.conversations: dict[str, Conversation] = {}
         self.accepting = True
 
     def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
@@ -56,12 +65,42 @@ class SessionManager:
             engine=self.engine,
             settings=self.settings,
             notify=notify,
+            conversations=self,
             ice=self._ice,
             insights=self._insights,
             on_closed=self._closed,
         )
         self.sessions[session_id] = session
         return session
+
+    def join(
+        self, participant: Participant, start: StartConfig, insights: InsightsBuilder | None
+    ) -> Conversation:
+        """The named conversation (created on first use) or a new private one.
+
+        A new conversation takes its insight settings (types, threshold, trackers,
+        timezone) from its first participant; later participants share them.
+        """
+        conversation_id = start.conversation_id or str(uuid.uuid4())
+        conversation = self.conversations.get(conversation_id)
+        if conversation is None or conversation.ended:
+            info = ConversationInfo(conversation_id, start.meeting_title)
+            conversation = Conversation(
+                info,
+                run=self.engine.run,
+                build_insights=insights,
+                sinks=[make(info) for make in self._conversation_sinks],
+                analytics_interval=self.settings.analytics_interval,
+                max_participants=self.max_participants,
+                on_empty=self._conversation_ended,
+            )
+            self.conversations[conversation_id] = conversation
+        conversation.join(participant)
+        return conversation
+
+    def _conversation_ended(self, conversation: Conversation) -> None:
+        if self.conversations.get(conversation.id) is conversation:
+            del self.conversations[conversation.id]
 
     def _closed(self, session: Session) -> None:
         self.sessions.pop(session.id, None)

@@ -9,6 +9,7 @@ Insight and tracker settings are validated by ``gateway.insights``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from .transcript import Speaker
 
 MAX_TEXT_FIELD = 256
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class ConfigError(ValueError):
@@ -33,6 +35,7 @@ class StartConfig:
     language_code: str | None
     meeting_title: str | None
     raw: Mapping[str, Any]
+    conversation_id: str | None = None
 
 
 def _optional_str(container: Mapping[str, Any], key: str, path: str) -> str | None:
@@ -77,7 +80,14 @@ def parse_start_config(raw: Any) -> StartConfig:
     title = _optional_str(raw, "meetingTitle", "config.meetingTitle") or _optional_str(
         inner, "meetingTitle", "config.config.meetingTitle"
     )
-    return StartConfig(speaker=speaker, language_code=language, meeting_title=title, raw=raw)
+    conversation_id = _optional_str(raw, "conversationId", "config.conversationId")
+    if conversation_id is not None and not CONVERSATION_ID.match(conversation_id):
+        raise ConfigError(
+            "config.conversationId",
+            "must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
+        )
+    return StartConfig(speaker=speaker, language_code=language, meeting_title=title, raw=raw,
+                       conversation_id=conversation_id)
 
 
 def language_matches(requested: str, served: str) -> bool:

@@ -32,9 +32,21 @@ class RemoteCandidate:
     sdp_mline_index: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The session's reply to an offer."""
+
+    sdp: str
+    conversation_id: str | None = None
+    # Non-fatal problems to report right after the answer (code, message), e.g. TURN
+    # being unusable while direct connections may still work. After, not before: a client
+    # waiting for its answer must not mistake a warning for a rejection.
+    warnings: tuple[tuple[str, str], ...] = ()
+
+
 class SignalingSession(Protocol):
-    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> str:
-        """Apply the offer and return the answer SDP."""
+    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> Answer:
+        """Apply the offer and return the answer."""
 
     async def add_candidate(self, candidate: RemoteCandidate) -> None: ...
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .interface import RemoteCandidate
+from .interface import Answer, RemoteCandidate
 
 # Large enough for any real SDP offer (Chrome's audio+data offer is ~3-6 KB, with many
 # candidates ~10 KB), small enough that a client cannot make us parse megabytes.
@@ -61,8 +61,11 @@ def hello(session_id: str, ice_servers: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def answer(sdp: str) -> dict[str, Any]:
-    return {"type": "answer", "sdp": sdp}
+def answer(reply: Answer) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "answer", "sdp": reply.sdp}
+    if reply.conversation_id is not None:
+        message["conversationId"] = reply.conversation_id
+    return message
 
 
 def error(code: str, message: str) -> dict[str, Any]:

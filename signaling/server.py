@@ -119,8 +119,10 @@ async def _handle_text(conn: _Connection, text: str) -> bool:
                     "already_started", "this connection already has a session; open a new one"
                 )
             conn.started = True
-            sdp = await conn.session.start(message.sdp, message.config)
-            await conn.send(protocol.answer(sdp))
+            reply = await conn.session.start(message.sdp, message.config)
+            await conn.send(protocol.answer(reply))
+            for code, text in reply.warnings:
+                await conn.send_error(code, text)
         elif isinstance(message, Candidate):
             if not conn.started:
                 raise ProtocolError("no_session", "send an offer before candidates")
@@ -152,5 +154,6 @@ async def _handle_text(conn: _Connection, text: str) -> bool:
 
 # Offers rejected before any peer connection exists may be corrected and sent again.
 _RETRYABLE_START_CODES = frozenset(
-    {"invalid_config", "invalid_sdp", "no_audio", "no_data_channel", "unsupported_language"}
+    {"invalid_config", "invalid_sdp", "no_audio", "no_data_channel", "unsupported_language",
+     "conversation_full"}
 )

@@ -175,6 +175,7 @@ class GatewayClient:
         self.connected_after: float | None = None
         self.offer_sdp: str | None = None
         self.answer_sdp: str | None = None
+        self.answer: dict[str, Any] = {}
         #: candidate types of the nominated pair when the peer connected, e.g. ("relay", "relay")
         self.selected_types: tuple[str, str] | None = None
         self.connected = asyncio.Event()  # the peer connection reached "connected"
@@ -290,6 +291,7 @@ class GatewayClient:
         if reply["type"] == "error":
             raise RuntimeError(f"offer rejected: {reply['code']}: {reply['message']}")
         self.answer_sdp = str(reply["sdp"])
+        self.answer = reply
         await self.pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
         return str(reply["sdp"])
 

@@ -69,3 +69,11 @@ def test_size_limit_is_in_bytes() -> None:
 
 def test_deep_nesting_is_bad_json_not_a_crash() -> None:
     assert code_of("[" * 5000 + "]" * 5000) in ("bad_json", "bad_message")
+
+
+def test_answer_names_its_conversation() -> None:
+    from signaling.interface import Answer
+
+    assert protocol.answer(Answer("v=0", "room")) == {
+        "type": "answer", "sdp": "v=0", "conversationId": "room"}
+    assert protocol.answer(Answer("v=0")) == {"type": "answer", "sdp": "v=0"}

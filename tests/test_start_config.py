@@ -39,6 +39,9 @@ def test_top_level_placement_and_defaults() -> None:
         ({"config": []}, "config.config"),
         ({"config": {"meetingTitle": False}}, "config.config.meetingTitle"),
         ({"meetingTitle": "x" * 1000}, "config.meetingTitle"),
+        ({"conversationId": 7}, "config.conversationId"),
+        ({"conversationId": "a b"}, "config.conversationId"),
+        ({"conversationId": ""}, "config.conversationId"),
     ],
 )
 def test_wrong_types_name_the_field(body: Any, field: str) -> None:
@@ -52,3 +55,9 @@ def test_language_matching() -> None:
     assert language_matches("en_us", "en-US")
     assert language_matches("en", "en-US")
     assert not language_matches("es-ES", "en-US")
+
+
+def test_conversation_id() -> None:
+    assert parse_start_config({"conversationId": "call-7f3a:9c_1.x"}).conversation_id == (
+        "call-7f3a:9c_1.x")
+    assert parse_start_config({}).conversation_id is None

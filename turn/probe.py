@@ -46,10 +46,13 @@ class TurnCheckError(Exception):
     failure to an error code, and ``url`` is the server URL that was checked.
     """
 
-    def __init__(self, message: str, *, reason: Reason, url: str) -> None:
+    def __init__(
+        self, message: str, *, reason: Reason, url: str, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.reason: Reason = reason
         self.url = url
+        self.status = status  # the STUN error code, when the server answered with one
 
 
 @dataclass(frozen=True)
@@ -314,7 +317,8 @@ def _refusal(url: IceUrl, username: str, code: int, text: str) -> TurnCheckError
             url=url.url,
         )
     return TurnCheckError(
-        f"TURN server {url} refused the allocation ({status})", reason="error", url=url.url
+        f"TURN server {url} refused the allocation ({status})", reason="error", url=url.url,
+        status=code,
     )
 
 
@@ -373,7 +377,15 @@ async def check_turn(
     async def exchange(session: _Session) -> None:
         await _allocate(session, username, password)
 
-    return await _run_check(url, timeout, ssl_context, True, exchange)
+    try:
+        return await _run_check(url, timeout, ssl_context, True, exchange)
+    except TurnCheckError as error:
+        if error.status != 437:
+            raise
+        # 437 Allocation Mismatch: coturn still holds an allocation for this 5-tuple, left by
+        # an earlier client whose local port the kernel just reused. It says nothing about
+        # the credentials; a fresh socket (a new port) settles it.
+        return await _run_check(url, timeout, ssl_context, True, exchange)
 
 
 async def check_stun(

@@ -26,6 +26,7 @@
     peer: "new",
     channel: "closed",
     sessionId: null,
+    conversationId: null,
     relay: false,
     iceTransportPolicy: "all",
     finals: [], // {id, text, elapsed, startTime, sentiment}
@@ -66,6 +67,8 @@
     invalid_config: ["The gateway refused the call settings.",
       "Check the trackers under Settings (one per line, Name: phrase, phrase)."],
     unsupported_language: ["The gateway does not serve this language.", ""],
+    conversation_full: ["That conversation is full.",
+      "Leave the Conversation field empty to start a new one."],
     internal: ["Something went wrong in this page.", "Reload it and try again."],
   };
 
@@ -122,6 +125,7 @@
     $("mic-label").textContent =
       state === "stopping" ? "Stopping…" : active ? "Stop microphone" : "Start microphone";
     $("speaker-name").disabled = active || state === "stopping";
+    $("conversation-id").disabled = active || state === "stopping";
     document.body.dataset.call = state;
   }
 
@@ -236,7 +240,14 @@
       marker.append(el("span", "sr-only", `${kind} sentiment`));
     }
     li.append(marker);
-    li.append(el("span", "text", text));
+    const body = el("span", "text");
+    // In a shared conversation, other participants' lines say who spoke.
+    const from = message.from || {};
+    if (from.id && gateway.sessionId && from.id !== gateway.sessionId && entry.speaker) {
+      body.append(el("strong", "who", `${entry.speaker}: `));
+    }
+    body.append(document.createTextNode(text));
+    li.append(body);
     const list = $("finals");
     // Follow the conversation unless the reader scrolled up to read earlier lines.
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
@@ -528,7 +539,7 @@
 
   function startConfig() {
     const name = $("speaker-name").value.trim().slice(0, 64) || "Browser user";
-    return {
+    const config = {
       speaker: { userId: userId(), name },
       languageCode: "en-US",
       meetingTitle: document.title,
@@ -536,6 +547,21 @@
       config: { confidenceThreshold: 0.5, timezoneOffset: -new Date().getTimezoneOffset() },
       trackers: parseTrackers($("trackers").value),
     };
+    const conversation = $("conversation-id").value.trim();
+    if (conversation) config.conversationId = conversation;
+    return config;
+  }
+
+  function showInvite(conversationId) {
+    gateway.conversationId = conversationId || null;
+    if (!conversationId) return;
+    const url = new URL(window.location.href);
+    url.search = "";
+    url.searchParams.set("conversation", conversationId);
+    const link = $("invite-link");
+    link.href = url.toString();
+    link.textContent = url.toString();
+    $("invite").hidden = false;
   }
 
   function micError(err) {
@@ -698,6 +724,7 @@
       if (!alive()) return;
       await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
       mark("answer");
+      showInvite(answer.conversationId);
       current.connectTimer = setTimeout(() => {
         if (alive() && pc.connectionState !== "connected") fail(current, "connect_timeout");
       }, CONNECT_TIMEOUT_MS);
@@ -796,7 +823,7 @@
 
   // Errors about a single message that leave the call running.
   const NON_FATAL = new Set(["invalid_candidate", "too_many_candidates", "unknown_type", "bad_json",
-    "bad_message", "invalid_field", "missing_field", "message_too_large"]);
+    "bad_message", "invalid_field", "missing_field", "message_too_large", "turn_unavailable"]);
 
   function onSignalingClosed(current) {
     for (const waiter of current.waiters.splice(0)) {
@@ -883,6 +910,12 @@
     nameField.addEventListener("change", () => {
       try { window.localStorage.setItem("gateway.name", nameField.value.trim()); } catch (e) { /* private mode */ }
     });
+    const conversation = params.get("conversation");
+    if (conversation) {
+      $("conversation-id").value = conversation.slice(0, 128);
+      // Someone sent an invite: make the field visible rather than a hidden setting.
+      document.querySelector("details.settings").open = true;
+    }
     if (params.get("relay") === "1") {
       const note = $("relay-note");
       note.hidden = false;

@@ -76,6 +76,17 @@ class InsightsEngine:
             log.exception("insights failed for message %s", getattr(phrase, "id", "?"))
             return Analysis(content=str(getattr(phrase, "text", "")), sentiment=NEUTRAL_SENTIMENT)
 
+    def add_participant(self, speaker: Speaker) -> None:
+        """Someone joined before (or without) speaking.
+
+        In a one-on-one call "can you send it" is assigned to the other participant; that
+        only works if the engine knows the other participant is there before they talk.
+        Their name is also capitalised in punctuated text from then on.
+        """
+        self._member_id(speaker)
+        if speaker.name:
+            self._guard("names", self._punctuator.add_name, speaker.name)
+
     def analytics(self) -> dict[str, Any] | None:
         if not self._analytics_dirty:
             return None
