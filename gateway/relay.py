@@ -379,6 +379,8 @@ class RelaySink:
         self._empty.set()
 
     async def _close(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._close_timeout  # one budget for the whole goodbye
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
@@ -386,7 +388,7 @@ class RelaySink:
         ws = self._ws
         if ws is not None and self._connected and not ws.closed:
             try:
-                async with asyncio.timeout(self._close_timeout):
+                async with asyncio.timeout_at(deadline):
                     await ws.send_str(json.dumps(
                         {"type": "conversation_ended", "conversationId": self.conversation.id},
                         separators=(",", ":")))
@@ -399,7 +401,7 @@ class RelaySink:
         session, self._session = self._session, None
         if session is not None:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(self._close_timeout):
+                async with asyncio.timeout_at(max(deadline, loop.time() + 0.25)):
                     await session.close()
 
 
