@@ -23,6 +23,7 @@ from . import __version__
 from .config import GatewayConfig
 from .ice import HEALTH_INTERVAL, IceProvider
 from .recognizer import RecognitionEngine
+from .relay import relay_sink_factory
 from .session import InsightsProvider, SessionSettings
 from .sessions import SessionManager
 
@@ -70,6 +71,8 @@ def create_app(
             ice=ice,
             ice_servers=ice.client_servers,
             insights=insights,
+            conversation_sinks=[relay_sink_factory(config.relay_url, token=config.relay_token)]
+            if config.relay_url else [],
         )
         app[MANAGER_KEY] = manager
         app[FACTORY_KEY] = manager

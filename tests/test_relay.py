@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,9 @@ from aiohttp import WSMsgType, web
 
 from gateway.relay import RelaySink, backoff_delay, conversation_url, relay_sink_factory
 from gateway.sinks import ConversationInfo, Sink
+from tests.conftest import StartGateway
+from tests.rtc_client import stream_wav
+from tests.support.speech import espeak_wav, require_espeak
 
 
 def encode(message: dict[str, Any]) -> str:
@@ -444,3 +448,45 @@ async def test_other_handshake_errors_are_retried(
     sink.send(result(0))
     await until(lambda: down.attempts >= 3)
     assert not sink.stopped and sink.queued == 1
+
+
+@pytest.mark.slow
+async def test_gateway_relays_a_whole_conversation_downstream(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    """Through the real gateway: a call's messages reach the downstream service in order."""
+    require_espeak()
+    wav = espeak_wav("what is the price of the new plan", tmp_path / "q.wav", pad=0.5)
+    received: list[dict[str, Any]] = []
+    ended = asyncio.Event()
+
+    async def downstream(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            received.append(json.loads(msg.data))
+            if received[-1]["type"] == "conversation_ended":
+                ended.set()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ingest/{cid}", downstream)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        gw = await start_gateway(relay_url=f"ws://127.0.0.1:{port}/ingest/{{conversationId}}")
+        client = await stream_wav(gw.url, wav, {"conversationId": "relayed-call",
+                                                "meetingTitle": "Pricing"})
+        await asyncio.wait_for(ended.wait(), 10)
+    finally:
+        await runner.cleanup()
+    kinds = [m.get("message", {}).get("type") or m["type"] for m in received]
+    assert received[0] == {"type": "conversation_started", "conversationId": "relayed-call",
+                           "meetingTitle": "Pricing"}
+    assert kinds[-1] == "conversation_ended"
+    # Exactly what the participant got on its data channel, in the same order.
+    assert received[1:-1] == client.results
+    assert "insight_response" in kinds and "recognition_stopped" in kinds
