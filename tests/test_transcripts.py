@@ -9,8 +9,6 @@ see docs/performance.md). An absolute ceiling guards against both getting worse 
 from __future__ import annotations
 
 import asyncio
-import json
-import wave
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import vosk
 
 from tests.conftest import RunningGateway
 from tests.rtc_client import GatewayClient, stream_wav
+from tests.support.baseline import direct_transcript
 from tests.support.speech import (
     ESPEAK_SENTENCES,
     espeak_wav,
@@ -29,18 +28,6 @@ from tests.support.wer import WerStats
 pytestmark = pytest.mark.slow
 
 MAX_WER_OVER_DIRECT = 0.05
-
-
-def direct_transcript(model: vosk.Model, wav_path: Path) -> str:
-    """Vosk straight on the WAV, no gateway: the baseline."""
-    with wave.open(str(wav_path), "rb") as w:
-        rec = vosk.KaldiRecognizer(model, w.getframerate())
-        texts = []
-        while data := w.readframes(3200):
-            if rec.AcceptWaveform(data):
-                texts.append(json.loads(rec.Result())["text"])
-        texts.append(json.loads(rec.FinalResult())["text"])
-    return " ".join(t for t in texts if t)
 
 
 async def run_corpus(gw: RunningGateway, items: list[tuple[str, Path]], *, trickle: bool = False,

@@ -18,26 +18,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.e2e.support import Browser, LaunchBrowser, MakeSpeech
+from tests.e2e.support import HEADLESS_FLAGS, Browser, LaunchBrowser, MakeSpeech
 from tests.support.speech import SpeechSample, espeak_wav_48k, require_espeak
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
-# Flags measured to work on these machines (see /work/shared/NOTES.md).
 BASE_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *HEADLESS_FLAGS,
     "--use-fake-device-for-media-stream",
     # Real host addresses instead of *.local mDNS names: aioice would spend ~1 s per
     # candidate failing to resolve them. The gateway ignores .local candidates anyway.
     "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--allow-loopback-in-peer-connection",
 ]
 
 

@@ -29,3 +29,19 @@ class Browser:
 
 LaunchBrowser = Callable[..., Awaitable[Browser]]
 MakeSpeech = Callable[..., Path]
+
+
+# Headless Chromium on a machine with no route out: without the background-networking
+# flags it keeps trying (and failing) to reach Google's services.
+HEADLESS_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Loopback addresses are candidates too (the gateway and coturn listen on 127.0.0.1).
+    "--allow-loopback-in-peer-connection",
+]

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from tests.e2e.support import HEADLESS_FLAGS
 from turn.coturn import CoturnProcess
 from turn.ice import IceSettings, browser_ice_servers, candidate_types, gateway_rtc_configuration
 from turn.mdns import strip_mdns_candidates
@@ -24,18 +25,7 @@ from turn.mdns import strip_mdns_candidates
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # The relay addresses of the loopback coturn are 127.0.0.1.
-    "--allow-loopback-in-peer-connection",
-]
+FLAGS = HEADLESS_FLAGS
 
 OFFER_JS = """
 async (config) => {

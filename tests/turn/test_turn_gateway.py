@@ -11,10 +11,8 @@ Run: ``VOSK_MODEL=/path/to/vosk-model-small-en-us-0.15 pytest tests/turn/test_tu
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import vosk
 
 from tests.conftest import RunningGateway, StartGateway
 from tests.rtc_client import GatewayClient, WavTrack, read_wav_48k, selected_pair
+from tests.support.baseline import direct_transcript
 from tests.support.speech import require_pocketsphinx_corpus
 from tests.support.wer import WerStats
 from tests.turn.conftest import TURN_SECRET
@@ -38,18 +37,6 @@ pytestmark = pytest.mark.slow
 TTL = 600  # not the default, so the test shows the gateway's --turn-ttl is what is used
 MAX_WER_OVER_DIRECT = 0.05
 SILENCE = np.zeros(48_000, dtype=np.int16)  # for calls that only need to connect
-
-
-def direct_transcript(model: vosk.Model, wav_path: Path) -> str:
-    """Vosk straight on the WAV, no gateway, no WebRTC: the baseline."""
-    with wave.open(str(wav_path), "rb") as w:
-        rec = vosk.KaldiRecognizer(model, w.getframerate())
-        texts = []
-        while data := w.readframes(3200):
-            if rec.AcceptWaveform(data):
-                texts.append(json.loads(rec.Result())["text"])
-        texts.append(json.loads(rec.FinalResult())["text"])
-    return " ".join(t for t in texts if t)
 
 
 async def accepted(url: str, username: str, password: str) -> float:

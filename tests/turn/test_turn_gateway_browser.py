@@ -21,20 +21,17 @@ import pytest
 from tests.conftest import StartGateway
 from tests.e2e.conftest import launch_browser, make_speech, speech_dir  # noqa: F401 (fixtures)
 from tests.e2e.support import LaunchBrowser, MakeSpeech
+from tests.e2e.test_browser import TRANSCRIPT_MIN_WORDS, TRANSCRIPT_SENTENCES, TRANSCRIPT_WORDS
 from tests.rtc_client import selected_pair
 from tests.turn.conftest import TURN_SECRET
 from turn.coturn import CoturnProcess
 
 pytestmark = pytest.mark.slow
 
-# Recognised nearly word for word from espeak by the small model (see tests/e2e/test_browser.py).
-SENTENCES = (
-    "The quarterly revenue grew by twelve percent, which was better than we expected.",
-    "What time is the meeting tomorrow?",
-)
-WORDS = {"quarterly", "revenue", "twelve", "percent", "better", "expected",
-         "time", "meeting", "tomorrow"}
-MIN_WORDS = len(WORDS) - 2
+# Recognised nearly word for word from espeak by the small model.
+SENTENCES = TRANSCRIPT_SENTENCES
+WORDS = TRANSCRIPT_WORDS
+MIN_WORDS = TRANSCRIPT_MIN_WORDS
 
 # Keep every peer connection the page makes, without changing what it does.
 RECORD_PEERS = """
