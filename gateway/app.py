@@ -26,6 +26,7 @@ from .recognizer import RecognitionEngine
 from .relay import relay_sink_factory
 from .session import InsightsProvider, SessionSettings
 from .sessions import SessionManager
+from .subscribers import DIRECTORY_KEY, TOKEN_KEY, subscribe_handler
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ def create_app(
         )
         app[MANAGER_KEY] = manager
         app[FACTORY_KEY] = manager
+        app[DIRECTORY_KEY] = manager
         yield
         await manager.close_all()
 
@@ -105,6 +107,9 @@ def create_app(
     app.router.add_get("/", _static_file(web_root / "index.html"))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/ice-servers", ice_servers)
+    app.router.add_get("/subscribe/{conversation_id}", subscribe_handler)
+    if config.subscribe_token:
+        app[TOKEN_KEY] = config.subscribe_token
     if web_root.is_dir():
         app.router.add_static("/static/", web_root, show_index=False, follow_symlinks=False)
     return app

@@ -35,6 +35,7 @@ class GatewayConfig:
     ice_transport_policy: str = "all"
     relay_url: str | None = None
     relay_token: str | None = field(default=None, repr=False)
+    subscribe_token: str | None = field(default=None, repr=False)
     web_root: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
 
 
@@ -132,6 +133,10 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--relay-token", default=env.get("GATEWAY_RELAY_TOKEN") or None,
                    help="bearer token sent as 'Authorization: Bearer <token>' to the relay "
                    "URL (env GATEWAY_RELAY_TOKEN, which keeps it out of the process list)")
+    p.add_argument("--subscribe-token", default=env.get("GATEWAY_SUBSCRIBE_TOKEN") or None,
+                   help="require this bearer token (or ?access_token=) on /subscribe/{id}; "
+                   "without it anyone who knows a conversation id may watch it "
+                   "(env GATEWAY_SUBSCRIBE_TOKEN)")
     return p
 
 
@@ -166,4 +171,5 @@ def parse_config(argv: Sequence[str] | None = None,
         ice_transport_policy=args.ice_transport_policy,
         relay_url=relay_url,
         relay_token=args.relay_token,
+        subscribe_token=args.subscribe_token,
     )

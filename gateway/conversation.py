@@ -147,6 +147,18 @@ class Conversation:
                 self._insights.add_participant(participant.speaker)
         return self._insights.feed(phrase)
 
+    def add_sink(self, sink: Sink) -> None:
+        """A sink that arrives mid-conversation (a console subscribing)."""
+        self._sinks.append(sink)
+
+    def remove_sink(self, sink: Sink) -> None:
+        with contextlib.suppress(ValueError):
+            self._sinks.remove(sink)
+
+    @property
+    def sink_count(self) -> int:
+        return len(self._sinks)
+
     def publish(self, message: Message, origin: Participant) -> None:
         """A message for its origin only (live transcript), mirrored to conversation sinks."""
         origin.deliver(message)
@@ -185,11 +197,9 @@ class Conversation:
         if goodbye is not None:
             self.publish(goodbye, participant)
         del self.participants[participant.id]
-        for sink in self._sinks:
-            with contextlib.suppress(Exception):
-                await sink.drain(timeout=2.0)
-                await sink.close()
         self._on_empty(self)
+        # Concurrently: one slow relay or console must not hold up the others' goodbyes.
+        await asyncio.gather(*(_finish_sink(sink) for sink in list(self._sinks)))
 
     async def _analytics_loop(self) -> None:
         while True:
@@ -225,6 +235,14 @@ class Conversation:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def _finish_sink(sink: Sink) -> None:
+    try:
+        await sink.drain(timeout=2.0)
+        await sink.close()
+    except Exception:
+        log.exception("closing sink %s failed", getattr(sink, "name", sink))
 
 
 def shift(phrase: Phrase, offset: float) -> Phrase:

@@ -10,14 +10,14 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from signaling.interface import Notify, SessionError
 
 from .conversation import Conversation, InsightsBuilder, Participant
 from .recognizer import RecognitionEngine
 from .session import IceConfigurator, InsightsProvider, Session, SessionSettings
-from .sinks import ConversationInfo, SinkFactory
+from .sinks import ConversationInfo, Sink, SinkFactory
 from .start_config import StartConfig
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class SessionManager:
         insights: InsightsProvider | None = None,
         conversation_sinks: Sequence[SinkFactory] = (),
         max_participants: int = 8,
+        max_subscribers: int = 16,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -46,6 +47,9 @@ class SessionManager:
         self.max_participants = max_participants
         self.sessions: dict[str, Session] = {}
         self.conversations: dict[str, Conversation] = {}
+        self.max_subscribers = max_subscribers
+        # Consoles subscribed to a conversation that has not started yet.
+        self.waiting: dict[str, list[Sink]] = {}
         self.accepting = True
 
     def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
@@ -89,7 +93,8 @@ class SessionManager:
                 info,
                 run=self.engine.run,
                 build_insights=insights,
-                sinks=[make(info) for make in self._conversation_sinks],
+                sinks=[make(info) for make in self._conversation_sinks]
+                + self.waiting.pop(conversation_id, []),
                 analytics_interval=self.settings.analytics_interval,
                 max_participants=self.max_participants,
                 on_empty=self._conversation_ended,
@@ -97,6 +102,30 @@ class SessionManager:
             self.conversations[conversation_id] = conversation
         conversation.join(participant)
         return conversation
+
+    def subscribe(self, conversation_id: str, sink: Sink) -> Literal["live", "waiting"] | None:
+        """``SubscriptionDirectory``: attach a console now, or when the call starts."""
+        conversation = self.conversations.get(conversation_id)
+        if conversation is not None and not conversation.ended:
+            if conversation.sink_count >= self.max_subscribers + len(self._conversation_sinks):
+                return None
+            conversation.add_sink(sink)
+            return "live"
+        waiting = self.waiting.setdefault(conversation_id, [])
+        if len(waiting) >= self.max_subscribers or not self.accepting:
+            return None
+        waiting.append(sink)
+        return "waiting"
+
+    def unsubscribe(self, conversation_id: str, sink: Sink) -> None:
+        conversation = self.conversations.get(conversation_id)
+        if conversation is not None:
+            conversation.remove_sink(sink)
+        waiting = self.waiting.get(conversation_id)
+        if waiting is not None and sink in waiting:
+            waiting.remove(sink)
+            if not waiting:
+                del self.waiting[conversation_id]
 
     def _conversation_ended(self, conversation: Conversation) -> None:
         if self.conversations.get(conversation.id) is conversation:
@@ -112,3 +141,6 @@ class SessionManager:
         if sessions:
             log.info("closing %d open sessions", len(sessions))
             await asyncio.gather(*(s.stop() for s in sessions), return_exceptions=True)
+        waiting = [sink for sinks in self.waiting.values() for sink in sinks]
+        self.waiting.clear()
+        await asyncio.gather(*(sink.close() for sink in waiting), return_exceptions=True)

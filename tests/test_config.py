@@ -108,3 +108,10 @@ def test_console_help_lists_relay_flags() -> None:
     out = subprocess.run([sys.executable, "-m", "gateway", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "--relay-url" in out and "--relay-token" in out
+
+
+def test_subscribe_token() -> None:
+    assert parse_config([], env={}).subscribe_token is None
+    assert parse_config([], env={"GATEWAY_SUBSCRIBE_TOKEN": "t"}).subscribe_token == "t"
+    cfg = parse_config(["--subscribe-token", "f"], env={"GATEWAY_SUBSCRIBE_TOKEN": "t"})
+    assert cfg.subscribe_token == "f" and "f" not in repr(cfg)

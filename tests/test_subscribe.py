@@ -1,0 +1,140 @@
+"""Consoles watching live conversations through GET /subscribe/{conversationId}."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.subscribers import SubscriberSink
+from tests.conftest import RunningGateway, StartGateway
+from tests.rtc_client import GatewayClient, WavTrack, read_wav_48k, stream_wav
+from tests.support.speech import espeak_wav, require_espeak
+
+
+@pytest.fixture(scope="module")
+def question_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_espeak()
+    return espeak_wav("what is the price of the new plan", tmp_path_factory.mktemp("s") /
+                      "q.wav", pad=0.5)
+
+
+def ws_url(gw: RunningGateway, path: str) -> str:
+    return gw.url.replace("http", "ws", 1) + path
+
+
+async def collect(ws: aiohttp.ClientWebSocketResponse, into: list[dict[str, Any]]) -> None:
+    async for msg in ws:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            into.append(json.loads(msg.data))
+
+
+@pytest.mark.slow
+async def test_console_subscribed_before_the_call_sees_all_of_it(
+    start_gateway: StartGateway, question_wav: Path
+) -> None:
+    gw = await start_gateway()
+    seen: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(ws_url(gw, "/subscribe/support-42"))
+        reader = asyncio.ensure_future(collect(ws, seen))
+        client = await stream_wav(gw.url, question_wav, {"conversationId": "support-42",
+                                                          "speaker": {"name": "Caller"}})
+        await asyncio.wait_for(reader, 10)  # the gateway closes the socket at the end
+        assert ws.close_code == 1000
+    assert seen[0] == {"type": "subscribed", "conversationId": "support-42"}
+    assert seen[-1] == {"type": "conversation_ended", "conversationId": "support-42"}
+    # The console sees exactly what the participant saw, in the same order.
+    assert seen[1:-1] == client.results
+    kinds = {m.get("message", {}).get("type") or m["type"] for m in seen}
+    assert {"recognition_result", "message_response", "insight_response"} <= kinds
+
+
+@pytest.mark.slow
+async def test_console_joining_mid_call_and_leaving_early_harms_nothing(
+    start_gateway: StartGateway, question_wav: Path
+) -> None:
+    gw = await start_gateway()
+    client = GatewayClient(gw.url)
+    await client.connect()
+    track = WavTrack(read_wav_48k(question_wav))
+    client.peer(track)
+    await client.offer({"conversationId": "live-1"})
+    await client.wait_result(lambda m: m.get("message", {}).get("type") == "recognition_started")
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(ws_url(gw, "/subscribe/live-1"))
+        first = await ws.receive_json(timeout=5)
+        assert first == {"type": "subscribed", "conversationId": "live-1"}
+        finals = []
+        async for msg in ws:
+            data = json.loads(msg.data)
+            if data["type"] == "message_response":
+                finals.append(data)
+                break
+        await ws.close()  # the console leaves before the call ends
+    assert finals
+    await track.finished.wait()
+    await client.bye()
+    await client.close()
+    assert client.of_type("recognition_stopped")
+    assert not gw.manager.conversations and not gw.manager.waiting
+
+
+async def test_token_limits_and_bad_ids(start_gateway: StartGateway) -> None:
+    gw = await start_gateway(subscribe_token="s3cret")
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(ws_url(gw, "/subscribe/room"))
+        assert refused.value.status == 401
+        with pytest.raises(aiohttp.WSServerHandshakeError) as wrong:
+            await http.ws_connect(ws_url(gw, "/subscribe/room"),
+                                  headers={"Authorization": "Bearer nope"})
+        assert wrong.value.status == 401
+        with pytest.raises(aiohttp.WSServerHandshakeError) as bad_id:
+            await http.ws_connect(ws_url(gw, "/subscribe/has%20space?access_token=s3cret"))
+        assert bad_id.value.status == 400
+
+        gw.manager.max_subscribers = 1
+        one = await http.ws_connect(ws_url(gw, "/subscribe/room"),
+                                    headers={"Authorization": "Bearer s3cret"})
+        assert (await one.receive_json(timeout=5))["type"] == "subscribed"
+        two = await http.ws_connect(ws_url(gw, "/subscribe/room?access_token=s3cret"))
+        error = await two.receive_json(timeout=5)
+        assert error["code"] == "too_many_subscribers"
+        await one.close()
+        await asyncio.sleep(0.1)
+        assert not gw.manager.waiting, "a console that leaves is forgotten"
+
+
+async def test_a_console_that_stops_reading_cannot_hold_up_the_gateway(
+    gateway: RunningGateway,
+) -> None:
+    """A real socket that never reads: the writer blocks, the backlog stays bounded."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET /subscribe/slow HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    await writer.drain()
+    assert b"101" in await reader.readuntil(b"\r\n\r\n")
+    await asyncio.sleep(0.1)
+    (sink,) = gateway.manager.waiting["slow"]
+    assert isinstance(sink, SubscriberSink)
+    big = {"type": "message_response", "messages": [{"payload": {"content": "x" * 4000}}]}
+    for _ in range(5000):  # ~20 MB: far more than the socket buffers hold
+        sink.send(big)
+    tick = asyncio.get_running_loop().time()
+    await asyncio.sleep(0.01)
+    assert asyncio.get_running_loop().time() - tick < 0.5, "the event loop stays responsive"
+    await asyncio.sleep(0.5)
+    assert sink.dropped > 0 and sink.sent < 5000
+    close = asyncio.ensure_future(sink.close())
+    await asyncio.wait_for(close, 8)  # bounded, although the peer never reads
+    writer.close()
