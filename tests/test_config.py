@@ -113,5 +113,6 @@ def test_console_help_lists_relay_flags() -> None:
 def test_subscribe_token() -> None:
     assert parse_config([], env={}).subscribe_token is None
     assert parse_config([], env={"GATEWAY_SUBSCRIBE_TOKEN": "t"}).subscribe_token == "t"
-    cfg = parse_config(["--subscribe-token", "f"], env={"GATEWAY_SUBSCRIBE_TOKEN": "t"})
-    assert cfg.subscribe_token == "f" and "f" not in repr(cfg)
+    cfg = parse_config(["--subscribe-token", "flag-secret-9"],
+                       env={"GATEWAY_SUBSCRIBE_TOKEN": "t"})
+    assert cfg.subscribe_token == "flag-secret-9" and "flag-secret-9" not in repr(cfg)
