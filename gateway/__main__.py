@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -19,24 +20,40 @@ from .model_store import ModelUnavailableError, resolve_model
 log = logging.getLogger("gateway")
 
 
-async def serve(config: GatewayConfig, model_path: Path) -> None:
+async def serve(config: GatewayConfig, model_path: Path) -> int:
     app = create_app(config, model_path)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    for address in runner.addresses:
-        host, port = address[:2]
-        shown = f"[{host}]" if ":" in host else host
-        print(f"gateway listening on http://{shown}:{port}/", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            # A second Ctrl-C during a slow shutdown: the operator means it.
+            print("forced exit: open sessions were not flushed", file=sys.stderr, flush=True)
+            os._exit(130)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting down: closing sessions and flushing final results")
-    await runner.cleanup()
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, config.host, config.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            print(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 2
+        for address in runner.addresses:
+            host, port = address[:2]
+            shown = f"[{host}]" if ":" in host else host
+            print(f"gateway listening on http://{shown}:{port}/", flush=True)
+        await stop.wait()
+        log.info("shutting down: closing sessions and flushing final results")
+    finally:
+        await runner.cleanup()
     log.info("shut down cleanly")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,8 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve(config, model_path))
-    return 0
+    return asyncio.run(serve(config, model_path))
 
 
 if __name__ == "__main__":

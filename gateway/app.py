@@ -62,7 +62,7 @@ def create_app(
                  model_path, time.perf_counter() - started, engine.workers)
         app[ENGINE_KEY] = engine
         yield
-        engine.close()
+        await engine.aclose()
 
     async def sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         manager = SessionManager(
@@ -101,7 +101,7 @@ def create_app(
     app.cleanup_ctx.append(engine_ctx)
     app.cleanup_ctx.append(sessions_ctx)
     app.on_shutdown.append(on_shutdown)
-    setup_signaling(app)
+    setup_signaling(app, offer_timeout=settings.offer_timeout)
 
     web_root = config.web_root
     app.router.add_get("/", _static_file(web_root / "index.html"))

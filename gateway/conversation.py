@@ -123,7 +123,12 @@ class Conversation:
         if self.start is None:
             self.start = stream_start
             if self._build_insights is not None:
-                self._insights = self._build_insights(stream_start)
+                try:
+                    self._insights = self._build_insights(stream_start)
+                except Exception:
+                    log.exception("conversation %s: insights unavailable; transcripts only",
+                                  self.id)
+                    return 0.0
                 self._analytics_task = asyncio.ensure_future(self._analytics_loop())
         return (stream_start - self.start).total_seconds()
 
@@ -161,16 +166,30 @@ class Conversation:
 
     def publish(self, message: Message, origin: Participant) -> None:
         """A message for its origin only (live transcript), mirrored to conversation sinks."""
-        origin.deliver(message)
-        for sink in self._sinks:
-            sink.send(message)
+        self._deliver(origin, message)
+        self._mirror(message)
 
     def broadcast(self, message: Message) -> None:
         """A message for everyone in the conversation."""
-        for participant in self.participants.values():
+        for participant in list(self.participants.values()):
+            self._deliver(participant, message)
+        self._mirror(message)
+
+    def _deliver(self, participant: Participant, message: Message) -> None:
+        # Each recipient on its own: one broken output must not starve the others, nor
+        # raise into the speaker's recognizer task.
+        try:
             participant.deliver(message)
-        for sink in self._sinks:
-            sink.send(message)
+        except Exception:
+            log.exception("conversation %s: delivery to %s failed", self.id, participant.id)
+
+    def _mirror(self, message: Message) -> None:
+        for sink in list(self._sinks):
+            try:
+                sink.send(message)
+            except Exception:
+                log.exception("conversation %s: sink %s failed", self.id,
+                              getattr(sink, "name", sink))
 
     async def leave(self, participant: Participant, goodbye: Message | None = None) -> None:
         """Remove a participant, after ``goodbye`` (its ``recognition_stopped``).
@@ -238,11 +257,16 @@ class Conversation:
 
 
 async def _finish_sink(sink: Sink) -> None:
+    """Drain (bounded), then always close, even if the drain was cancelled."""
     try:
         await sink.drain(timeout=2.0)
-        await sink.close()
     except Exception:
-        log.exception("closing sink %s failed", getattr(sink, "name", sink))
+        log.exception("draining sink %s failed", getattr(sink, "name", sink))
+    finally:
+        try:
+            await asyncio.shield(sink.close())
+        except Exception:
+            log.exception("closing sink %s failed", getattr(sink, "name", sink))
 
 
 def shift(phrase: Phrase, offset: float) -> Phrase:

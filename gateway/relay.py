@@ -146,6 +146,11 @@ class RelaySink:
         return self._connected
 
     @property
+    def closed(self) -> bool:
+        """True once ``close()`` ran: no connection, no task, no more attempts."""
+        return self._closed and self._task is None and self._session is None
+
+    @property
     def stopped(self) -> bool:
         """True once the downstream refused the conversation (no more retries)."""
         return self._stopped

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -103,6 +103,7 @@ class SessionSettings:
     analytics_interval: float = 10.0
     connect_timeout: float = 30.0
     stop_timeout: float = 10.0
+    offer_timeout: float = 30.0  # signaling: time a new connection has to offer
 
 
 class Session:
@@ -141,6 +142,7 @@ class Session:
         self._stream: RecognizerStream | None = None
         self._build_insights: InsightsBuilder | None = None
         self.conversation: Conversation | None = None
+        self._leaving: asyncio.Future[None] | None = None
         self._offset = 0.0  # this stream's start on the conversation clock, seconds
         self._stream_start: datetime | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -149,13 +151,13 @@ class Session:
         self._stopping = False
         self._closed = asyncio.Event()
         self.dropped_chunks = 0
+        self.failures = 0
         self.connected_at: float | None = None
 
     # -- SignalingSession ---------------------------------------------------------------
 
     async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> Answer:
-        if self._stopping:
-            raise SessionError("session_closed", "this session has ended", fatal=True)
+        self._check_alive()
         self.start_config = self._validate_config(config)
         try:
             summary = summarize_offer(offer_sdp)
@@ -181,9 +183,20 @@ class Session:
             )
         except ConversationFull as exc:
             raise SessionError("conversation_full", str(exc)) from None
-        self._stream = self._engine.stream(
+        # From here on every failure tears the session down (and leaves the conversation).
+        try:
+            answer = await self._negotiate(offer_sdp)
+        except BaseException:
+            await self._teardown()
+            raise
+        return answer
+
+    async def _negotiate(self, offer_sdp: str) -> Answer:
+        assert self.conversation is not None
+        self._stream = await self._engine.open_stream(
             self.speaker, partial_interval=self._settings.partial_interval
         )
+        self._check_alive()
         pc = RTCPeerConnection(self._ice.gateway_configuration(self.id))
         self.pc = pc
         self._sink = DataChannelSink(pc)
@@ -195,27 +208,36 @@ class Session:
             await pc.setRemoteDescription(
                 RTCSessionDescription(sdp=self._ice.prepare_offer(offer_sdp), type="offer")
             )
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
+            self._check_alive()
+            _receive_one_audio_track(pc)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except SessionError:
+            raise
         except Exception as exc:
+            self._check_alive()  # a shutdown mid-negotiation is not the client's fault
             log.info("session %s: offer rejected by aiortc: %r", self.id, exc)
-            await self._teardown()
             raise SessionError(
                 "invalid_sdp", f"the offer could not be applied: {exc or type(exc).__name__}",
                 fatal=True,
             ) from None
+        self._check_alive()
         answer_sdp = pc.localDescription.sdp
         warnings: tuple[tuple[str, str], ...] = ()
         problem = await self._ice.gathering_error(answer_sdp, self.id)
+        self._check_alive()
         if problem is not None:
             log.error("session %s: no relay candidate: %s", self.id, problem)
             if self._ice.relay_only:
-                await self._teardown()
                 raise SessionError("turn_unavailable", problem, fatal=True)
             warnings = (("turn_unavailable", problem),)
         self._spawn(self._connect_watchdog())
         self._recognizer_task = self._spawn(self._recognize())
         return Answer(answer_sdp, self.conversation.id, warnings)
+
+    def _check_alive(self) -> None:
+        """Stop a negotiation that a shutdown or a vanished peer overtook."""
+        if self._stopping:
+            raise SessionError("session_closed", "this session has ended", fatal=True)
 
     async def add_candidate(self, candidate: RemoteCandidate) -> None:
         pc = self.pc
@@ -243,28 +265,59 @@ class Session:
             raise SessionError("invalid_candidate", f"the candidate was refused: {exc}") from None
 
     async def stop(self) -> None:
-        """Bye: recognise what is left, send the last results, then close everything."""
+        """Bye: recognise what is left, send the last results, then close everything.
+
+        Only catching up on queued audio is bounded by ``stop_timeout``; the goodbye
+        (closing insights, relay and console goodbyes, data-channel drain) has its own
+        per-sink bounds and is shielded, so a timeout or a cancelled caller can never
+        leave a relay connection or a console socket open.
+        """
         if self._stopping:
             await self._closed.wait()
             return
         self._stopping = True
         try:
-            await asyncio.wait_for(self._flush(), self._settings.stop_timeout)
-        except TimeoutError:
-            log.warning("session %s: final flush timed out", self.id)
+            try:
+                await asyncio.wait_for(self._finish_recognition(), self._settings.stop_timeout)
+            except TimeoutError:
+                log.warning("session %s: recognition did not catch up within %.0f s",
+                            self.id, self._settings.stop_timeout)
+            goodbye = messages.recognition_stopped() if self._stream_start is not None else None
+            await asyncio.shield(self._leave_conversation(goodbye))
+            for sink in self._sinks:
+                await sink.drain(timeout=2.0)
         finally:
             await self._teardown()
 
     async def close(self) -> None:
         await self.stop()
 
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    # -- Participant --------------------------------------------------------------------
+
+    @property
+    def speaker(self) -> Speaker:
+        """Who this session's audio is."""
+        base = self.start_config.speaker if self.start_config else Speaker()
+        return dataclasses.replace(base, id=self.id)
+
+    def deliver(self, message: Message) -> None:
+        """A message for this participant's own outputs."""
+        for sink in self._sinks:
+            sink.send(message)
+
     # -- aiortc callbacks ---------------------------------------------------------------
 
     def _on_track(self, track: MediaStreamTrack) -> None:
+        if self._stopping:
+            return
         if track.kind == "audio" and self._reader is None:
             self._reader = self._spawn(self._read_audio(track))
         else:
-            # aiortc decodes every track into an unbounded queue: read it or leak.
+            # aiortc decodes every track into an unbounded queue: read it or leak. (Extra
+            # tracks are answered inactive, so this only covers a misbehaving peer.)
             self._spawn(_discard(track))
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
@@ -296,7 +349,13 @@ class Session:
                 frame = await track.recv()
                 if self._stream_start is None:
                     self._begin_recognition()
-                for chunk in self._pipeline.push(frame):  # type: ignore[arg-type]
+                try:
+                    chunks = self._pipeline.push(frame)  # type: ignore[arg-type]
+                except Exception:
+                    # One undecodable frame must not end the call: skip it.
+                    self._failed("audio conversion")
+                    continue
+                for chunk in chunks:
                     self._enqueue(chunk)
         except MediaStreamError:
             log.info("session %s: audio track ended", self.id)
@@ -320,9 +379,25 @@ class Session:
 
     async def _recognize(self) -> None:
         assert self._stream is not None
+        stream = self._stream
         while (chunk := await self._queue.get()) is not None:
-            await self._handle(await self._stream.accept(chunk))
-        await self._handle(await self._stream.finish())
+            await self._recognize_step(stream.accept, chunk)
+        await self._recognize_step(stream.finish)
+
+    async def _recognize_step(self, step: Callable[..., Any], *args: Any) -> None:
+        """One recognizer call and its results; a failure costs that step, not the call."""
+        try:
+            await self._handle(await step(*args))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._failed("recognition")
+
+    def _failed(self, stage: str) -> None:
+        self.failures += 1
+        if self.failures % 100 == 1:
+            log.exception("session %s: %s failed (%d so far); continuing",
+                          self.id, stage, self.failures)
 
     async def _handle(self, events: list[TranscriptEvent]) -> None:
         for event in events:
@@ -343,7 +418,12 @@ class Session:
         conversation = self.conversation
         assert self._stream_start is not None and conversation is not None
         content, sentiment, extra = phrase.text, None, list[Message]()
-        analysis = await conversation.analyse(phrase, self._offset)
+        try:
+            analysis = await conversation.analyse(phrase, self._offset)
+        except Exception:
+            # Insights are extras: the transcript goes out unpunctuated rather than not at all.
+            self._failed("insights")
+            analysis = None
         if analysis is not None:
             content, sentiment, extra = analysis.content, analysis.sentiment, analysis.messages
         # Live transcript to this participant; the finished message and its insights to
@@ -358,17 +438,6 @@ class Session:
         ))
         for message in extra:
             conversation.broadcast(message)
-
-    @property
-    def speaker(self) -> Speaker:
-        """``Participant``: who this session's audio is."""
-        base = self.start_config.speaker if self.start_config else Speaker()
-        return dataclasses.replace(base, id=self.id)
-
-    def deliver(self, message: Message) -> None:
-        """``Participant``: a message for this participant's own outputs."""
-        for sink in self._sinks:
-            sink.send(message)
 
     def _publish(self, message: Message) -> None:
         if self.conversation is not None:
@@ -398,8 +467,7 @@ class Session:
 
     async def _connect_watchdog(self) -> None:
         await asyncio.sleep(self._settings.connect_timeout)
-        pc = self.pc
-        if pc is not None and pc.connectionState != "connected" and not self._stopping:
+        if self.connected_at is None and not self._stopping:
             await self._notify({
                 "type": "error", "code": "connect_timeout",
                 "message": f"no media connection within {self._settings.connect_timeout:.0f} s "
@@ -407,24 +475,37 @@ class Session:
             })
             self._spawn(self.stop())
 
-    async def _flush(self) -> None:
+    async def _finish_recognition(self) -> None:
+        """Stop reading audio and recognise everything already received."""
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        if self._recognizer_task is not None:
+        task = self._recognizer_task
+        if task is None or task.done():
+            return
+        try:
             for chunk in self._pipeline.close():
                 await self._queue.put(chunk)
-            await self._queue.put(None)
-            await self._recognizer_task
-        goodbye = messages.recognition_stopped() if self._stream_start is not None else None
-        if self.conversation is not None:
-            # The last participant out receives the conversation's closing insights first.
-            await self.conversation.leave(self, goodbye)
-        elif goodbye is not None:
-            self.deliver(goodbye)
-        for sink in self._sinks:
-            await sink.drain(timeout=2.0)
+        except Exception:
+            self._failed("audio flush")
+        await self._queue.put(None)
+        with contextlib.suppress(Exception):
+            await task
+
+    def _leave_conversation(self, goodbye: Message | None) -> asyncio.Future[None]:
+        """Leave once, however many paths (bye, teardown) ask for it."""
+        if self._leaving is None:
+            if self.conversation is None:
+                if goodbye is not None:
+                    self.deliver(goodbye)
+                done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                done.set_result(None)
+                self._leaving = done
+            else:
+                # The last participant out receives the closing insights first.
+                self._leaving = asyncio.ensure_future(self.conversation.leave(self, goodbye))
+        return self._leaving
 
     async def _teardown(self) -> None:
         self._stopping = True
@@ -434,15 +515,17 @@ class Session:
                 task.cancel()
         if self.pc is not None:
             await self.pc.close()
-        if self.conversation is not None:
-            await self.conversation.leave(self)  # no-op if the flush already left
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._leave_conversation(None))
         self._stream = None
         if not self._closed.is_set():
             self._closed.set()
             self._on_closed(self)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        if self._stopping:
+            task.cancel()  # nothing new starts once the session is ending
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
@@ -451,6 +534,20 @@ class Session:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("session %s: task failed", self.id, exc_info=task.exception())
+
+
+def _receive_one_audio_track(pc: RTCPeerConnection) -> None:
+    """Answer only the first audio section; video and extra audio become inactive.
+
+    aiortc decodes every track it receives on its own thread: one client offering video
+    or ten microphones would cost CPU nobody uses.
+    """
+    audio_seen = False
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind == "audio" and not audio_seen:
+            audio_seen = True
+            continue
+        transceiver.direction = "inactive"
 
 
 async def _discard(track: MediaStreamTrack) -> None:

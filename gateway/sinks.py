@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 
+MAX_BUFFERED = 4 * 1024 * 1024  # bytes queued in SCTP before results are dropped
+
 
 class Sink(Protocol):
     name: str
@@ -74,7 +76,12 @@ class DataChannelSink:
             channel.on("open", self._flush)
 
     def send(self, message: Message) -> None:
-        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        try:
+            text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError):
+            self.dropped += 1
+            log.exception("a result message could not be serialised; dropped")
+            return
         channel = self._channel
         if channel is not None and channel.readyState == "open" and not self._backlog:
             self._send_now(channel, text)
@@ -89,6 +96,12 @@ class DataChannelSink:
             self._send_now(channel, self._backlog.popleft())
 
     def _send_now(self, channel: RTCDataChannel, text: str) -> None:
+        if channel.bufferedAmount > MAX_BUFFERED:
+            # The client stopped acknowledging (aiortc's SCTP queue has no bound of its own).
+            self.dropped += 1
+            if self.dropped % 100 == 1:
+                log.warning("data channel not draining: dropped %d messages", self.dropped)
+            return
         try:
             channel.send(text)
             self.sent += 1

@@ -56,6 +56,9 @@ class SignalingSession(Protocol):
     async def close(self) -> None:
         """The signaling connection went away: free everything, flushing where possible."""
 
+    async def wait_closed(self) -> None:
+        """Return once the session has ended, for whatever reason."""
+
 
 class SessionFactory(Protocol):
     def ice_servers(self, session_id: str) -> list[dict[str, Any]]:

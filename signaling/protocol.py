@@ -109,7 +109,8 @@ def parse(text: str) -> ClientMessage:
         )
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError also covers valid JSON Python refuses, e.g. integers over 4300 digits.
         raise ProtocolError("bad_json", f"message is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_message", f"message must be a JSON object, got {_json_type(data)}")

@@ -23,16 +23,22 @@ log = logging.getLogger(__name__)
 # aiohttp closes the socket (1009) above this; below it we answer with an error instead.
 HARD_FRAME_LIMIT = 4 * protocol.MAX_MESSAGE_BYTES
 MAX_CANDIDATES = 200
+# A connection counts against --max-sessions from its first byte: one that never offers
+# must not hold its slot for ever.
+OFFER_TIMEOUT = 30.0
 
 FACTORY_KEY: web.AppKey[SessionFactory] = web.AppKey("session_factory", SessionFactory)
 SOCKETS_KEY = web.AppKey("signaling_sockets", set[web.WebSocketResponse])
+OFFER_TIMEOUT_KEY = web.AppKey("offer_timeout", float)
 
 
-def setup_signaling(app: web.Application, factory: SessionFactory | None = None) -> None:
+def setup_signaling(app: web.Application, factory: SessionFactory | None = None,
+                    *, offer_timeout: float = OFFER_TIMEOUT) -> None:
     """Mount ``/ws`` and track its sockets so shutdown can say goodbye to each."""
     if factory is not None:
         app[FACTORY_KEY] = factory
     app[SOCKETS_KEY] = set()
+    app[OFFER_TIMEOUT_KEY] = offer_timeout
     app.router.add_get("/ws", websocket_handler)
 
 
@@ -51,6 +57,8 @@ class _Connection:
         self.session_id = session_id
         self.session: SignalingSession | None = None
         self.started = False
+        self.answered = asyncio.Event()
+        self.ending = False  # the handler itself is closing (bye): no second goodbye
         self.candidates = 0
         self.send_lock = asyncio.Lock()
 
@@ -83,6 +91,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         sockets.discard(ws)
         return ws
     log.info("session %s: signaling connected from %s", conn.session_id, request.remote)
+    watcher = asyncio.ensure_future(_watch(conn, request.app[OFFER_TIMEOUT_KEY]))
     try:
         await conn.send(protocol.hello(conn.session_id, factory.ice_servers(conn.session_id)))
         async for msg in ws:
@@ -99,6 +108,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                 log.info("session %s: websocket error: %s", conn.session_id, ws.exception())
                 break
     finally:
+        watcher.cancel()
         sockets.discard(ws)
         # Shielded: if the server cancels this handler, the flush still completes.
         await asyncio.shield(conn.session.close())
@@ -106,6 +116,25 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             await ws.close()
         log.info("session %s: signaling closed", conn.session_id)
     return ws
+
+
+async def _watch(conn: _Connection, offer_timeout: float) -> None:
+    """Close the socket when nobody offers in time, or when the session ends by itself.
+
+    A session can end without the client asking (its peer connection failed or closed,
+    no media in time, shutdown): the reason was already sent as an error; the socket is
+    then closed with 1000 so the client does not wait on a dead session.
+    """
+    assert conn.session is not None
+    try:
+        await asyncio.wait_for(conn.answered.wait(), offer_timeout)
+    except TimeoutError:
+        await conn.send_error("offer_timeout", f"no offer within {offer_timeout:.0f} s")
+        await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"offer timeout")
+        return
+    await conn.session.wait_closed()
+    if not conn.ending and not conn.ws.closed:
+        await conn.ws.close(code=WSCloseCode.OK, message=b"session ended")
 
 
 async def _handle_text(conn: _Connection, text: str) -> bool:
@@ -121,6 +150,7 @@ async def _handle_text(conn: _Connection, text: str) -> bool:
             conn.started = True
             reply = await conn.session.start(message.sdp, message.config)
             await conn.send(protocol.answer(reply))
+            conn.answered.set()
             for code, text in reply.warnings:
                 await conn.send_error(code, text)
         elif isinstance(message, Candidate):
@@ -131,6 +161,7 @@ async def _handle_text(conn: _Connection, text: str) -> bool:
                 raise ProtocolError("too_many_candidates", f"at most {MAX_CANDIDATES} candidates")
             await conn.session.add_candidate(message.candidate)
         elif isinstance(message, Bye):
+            conn.ending = True
             if conn.started:
                 await conn.session.stop()
             await conn.send({"type": "bye"})

@@ -90,3 +90,20 @@ async def test_bad_ice_flags_are_clear_errors(args: list[str], needle: bytes) ->
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert err.startswith(b"error: ") and needle in err
+
+
+async def test_port_in_use_is_a_clear_error(model_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "--port", str(port), "--model", str(model_path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert f"error: cannot listen on 127.0.0.1:{port}".encode() in err
+    assert b"Traceback" not in err
