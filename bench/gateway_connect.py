@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from dataclasses import replace
@@ -35,22 +34,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from bench.turn_connect import summarize  # noqa: E402
 from gateway.app import create_app  # noqa: E402
 from gateway.config import GatewayConfig  # noqa: E402
 from gateway.model_store import resolve_model  # noqa: E402
 from tests.rtc_client import GatewayClient, WavTrack  # noqa: E402
 from turn.coturn import CoturnProcess  # noqa: E402
-
-
-def summarize(values: list[float]) -> dict[str, Any]:
-    ordered = sorted(values)
-    return {
-        "median_ms": round(1000 * statistics.median(ordered), 1),
-        "p90_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 1),
-        "min_ms": round(1000 * ordered[0], 1),
-        "max_ms": round(1000 * ordered[-1], 1),
-        "all_ms": [round(1000 * v, 1) for v in values],
-    }
 
 
 async def start_gateway(model: Path, **overrides: Any) -> tuple[web.AppRunner, str]:

@@ -53,6 +53,19 @@ def words_of(text: str) -> set[str]:
     return set(re.findall(r"[a-z']+", text.lower()))
 
 
+async def wait_for_words(page: Any, words: set[str], need: int, timeout: float) -> list[str]:
+    """Wait until at least ``need`` of ``words`` are among the final lines on the page."""
+    found: list[str] = await wait_js(
+        page,
+        """([words, need]) => {
+             const text = document.querySelector('#finals').innerText.toLowerCase();
+             const have = words.filter((w) => new RegExp('\\\\b' + w + '\\\\b').test(text));
+             return have.length >= need ? have : null;
+           }""",
+        arg=[sorted(words), need], timeout=timeout)
+    return found
+
+
 async def dom_text(page: Any, selector: str) -> str:
     return str(await page.locator(selector).inner_text())
 
@@ -92,14 +105,7 @@ async def test_speech_becomes_final_lines(
     await page.screenshot(path=str(SCREENSHOT_DIR / "e2e-call.png"))
 
     # Wait until the expected words are on the page (the file loops, so more may come).
-    found = await wait_js(
-        page,
-        """([words, need]) => {
-             const text = document.querySelector('#finals').innerText.toLowerCase();
-             const have = words.filter((w) => new RegExp('\\\\b' + w + '\\\\b').test(text));
-             return have.length >= need ? have : null;
-           }""",
-        arg=[sorted(TRANSCRIPT_WORDS), TRANSCRIPT_MIN_WORDS], timeout=40)
+    found = await wait_for_words(page, TRANSCRIPT_WORDS, TRANSCRIPT_MIN_WORDS, timeout=40)
     assert len(found) >= TRANSCRIPT_MIN_WORDS
 
     state = await page.evaluate("window.gateway")

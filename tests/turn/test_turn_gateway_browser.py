@@ -21,7 +21,12 @@ import pytest
 from tests.conftest import StartGateway
 from tests.e2e.conftest import launch_browser, make_speech, speech_dir  # noqa: F401 (fixtures)
 from tests.e2e.support import LaunchBrowser, MakeSpeech
-from tests.e2e.test_browser import TRANSCRIPT_MIN_WORDS, TRANSCRIPT_SENTENCES, TRANSCRIPT_WORDS
+from tests.e2e.test_browser import (
+    TRANSCRIPT_MIN_WORDS,
+    TRANSCRIPT_SENTENCES,
+    TRANSCRIPT_WORDS,
+    wait_for_words,
+)
 from tests.rtc_client import selected_pair
 from tests.turn.conftest import TURN_SECRET
 from turn.coturn import CoturnProcess
@@ -91,14 +96,7 @@ async def test_page_relay_only_shows_transcript(
     await page.wait_for_function("window.gateway && window.gateway.state === 'idle'")
     await page.click("#mic-button")
 
-    found = await wait_js(
-        page,
-        """([words, need]) => {
-             const text = document.querySelector('#finals').innerText.toLowerCase();
-             const have = words.filter((w) => new RegExp('\\\\b' + w + '\\\\b').test(text));
-             return have.length >= need ? have : null;
-           }""",
-        arg=[sorted(WORDS), MIN_WORDS], timeout=45)
+    found = await wait_for_words(page, WORDS, MIN_WORDS, timeout=45)
     assert len(found) >= MIN_WORDS, browser.console
 
     hook = await page.evaluate("window.gateway")
