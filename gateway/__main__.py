@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ from aiohttp import web
 from .app import create_app
 from .config import GatewayConfig, parse_config
 from .ice import IceProvider
-from .model_store import ModelUnavailableError, resolve_model
+from .model_store import DEFAULT_MODEL, ModelUnavailableError, resolve_model
 
 log = logging.getLogger("gateway")
 
@@ -68,7 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        model_path = resolve_model(config.model)
+        spec = DEFAULT_MODEL
+        if config.model_url:
+            spec = dataclasses.replace(DEFAULT_MODEL, url=config.model_url)
+        model_path = resolve_model(config.model, spec=spec)
     except ModelUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

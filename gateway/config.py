@@ -23,6 +23,7 @@ class GatewayConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     model: str | None = None
+    model_url: str | None = None
     log_level: str = "info"
     language: str = "en-US"
     max_sessions: int = 20
@@ -95,6 +96,10 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--model", default=env.get("VOSK_MODEL") or None,
                    help="path to a Vosk model directory (env VOSK_MODEL); without it the "
                    "default English model is downloaded once into the user cache")
+    p.add_argument("--model-url", default=env.get("GATEWAY_MODEL_URL") or None,
+                   help="download the default model from this URL instead of its official "
+                   "source (an internal mirror); still verified against the built-in "
+                   "SHA-256 sums (env GATEWAY_MODEL_URL)")
     p.add_argument("--log-level", choices=LOG_LEVELS,
                    default=env.get("GATEWAY_LOG_LEVEL", d.log_level).lower(),
                    help="env GATEWAY_LOG_LEVEL; default %(default)s")
@@ -159,6 +164,7 @@ def parse_config(argv: Sequence[str] | None = None,
         host=args.host,
         port=args.port,
         model=args.model,
+        model_url=args.model_url,
         log_level=args.log_level,
         language=args.language,
         max_sessions=args.max_sessions,

@@ -107,3 +107,50 @@ async def test_port_in_use_is_a_clear_error(model_path: Path) -> None:
     assert proc.returncode == 2
     assert f"error: cannot listen on 127.0.0.1:{port}".encode() in err
     assert b"Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def model_zip(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Path:
+    """The default model zipped as its official source ships it (one top-level folder)."""
+    import zipfile
+
+    out = tmp_path_factory.mktemp("mirror") / "vosk-model-small-en-us-0.15.zip"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        for file in sorted(model_path.rglob("*")):
+            if file.is_file() and not file.name.startswith("."):
+                zf.write(file, f"vosk-model-small-en-us-0.15/{file.relative_to(model_path)}")
+    return out
+
+
+async def test_first_run_fetches_verifies_and_serves(model_zip: Path, tmp_path: Path) -> None:
+    """What a new user's first `python -m gateway` does, with a loopback mirror."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(model_zip.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{model_zip.name}"
+    env = {k: v for k, v in os.environ.items() if k != "VOSK_MODEL"}
+    env |= {"GATEWAY_MODEL_URL": url, "GATEWAY_CACHE_DIR": str(tmp_path / "cache")}
+    try:
+        for attempt in ("download", "cached"):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway", "--port", "0",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+            )
+            assert proc.stdout is not None and proc.stderr is not None
+            line = (await asyncio.wait_for(proc.stdout.readline(), 120)).decode()
+            assert "gateway listening on http://127.0.0.1:" in line, line
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 0
+            if attempt == "download":
+                assert b"100%" in err, "progress is shown while downloading"
+            else:
+                assert b"100%" not in err, "the verified cache is reused"
+    finally:
+        server.shutdown()
+    assert (tmp_path / "cache" / "vosk-model-small-en-us-0.15" / "am" / "final.mdl").is_file()

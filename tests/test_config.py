@@ -116,3 +116,11 @@ def test_subscribe_token() -> None:
     cfg = parse_config(["--subscribe-token", "flag-secret-9"],
                        env={"GATEWAY_SUBSCRIBE_TOKEN": "t"})
     assert cfg.subscribe_token == "flag-secret-9" and "flag-secret-9" not in repr(cfg)
+
+
+def test_model_url() -> None:
+    assert parse_config([], env={}).model_url is None
+    assert parse_config([], env={"GATEWAY_MODEL_URL": "http://m/x.zip"}).model_url == (
+        "http://m/x.zip")
+    assert parse_config(["--model-url", "http://f/y.zip"],
+                        env={"GATEWAY_MODEL_URL": "http://m/x.zip"}).model_url == "http://f/y.zip"
