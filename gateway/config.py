@@ -51,7 +51,8 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _env_list(env: Mapping[str, str], name: str) -> list[str]:
-    return [v.strip() for v in env.get(name, "").split(",") if v.strip()]
+    """Comma- or space-separated (URLs contain neither)."""
+    return env.get(name, "").replace(",", " ").split()
 
 
 def check_ws_url(url: str) -> str:

@@ -124,3 +124,11 @@ def test_model_url() -> None:
         "http://m/x.zip")
     assert parse_config(["--model-url", "http://f/y.zip"],
                         env={"GATEWAY_MODEL_URL": "http://m/x.zip"}).model_url == "http://f/y.zip"
+
+
+def test_url_lists_and_their_precedence() -> None:
+    env = {"GATEWAY_TURN_URL": "turn:a:3478 turn:b:3478,turns:c:5349?transport=tcp"}
+    assert parse_config([], env=env).turn_urls == (
+        "turn:a:3478", "turn:b:3478", "turns:c:5349?transport=tcp")
+    # Repeating a URL flag replaces the variable's whole list.
+    assert parse_config(["--turn-url", "turn:x:1"], env=env).turn_urls == ("turn:x:1",)

@@ -19,13 +19,10 @@ stripping non-relay candidates before handing an SDP to a peer that should only 
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from aiortc import RTCConfiguration, RTCIceServer
 
@@ -43,11 +40,9 @@ TransportPolicy = Literal["all", "relay"]
 #: credential short-lived while tolerating a page left open before the user starts talking.
 DEFAULT_TURN_TTL = 3600
 
-ENV_STUN_URL = "GATEWAY_STUN_URL"
-ENV_TURN_URL = "GATEWAY_TURN_URL"
+# The gateway's flags and variables are defined in gateway/config.py; `python -m turn`
+# reads the same secret variable so one export serves both.
 ENV_TURN_SECRET = "GATEWAY_TURN_SECRET"
-ENV_TURN_TTL = "GATEWAY_TURN_TTL"
-ENV_ICE_TRANSPORT_POLICY = "GATEWAY_ICE_TRANSPORT_POLICY"
 
 _TURN_PREFERENCE = {("turn", "udp"): 0, ("turn", "tcp"): 1, ("turns", "tcp"): 2}
 
@@ -103,92 +98,6 @@ class IceSettings:
                     "aiortc (it needs turn: over udp/tcp or turns: over tcp, with a hostname or "
                     "IPv4 address)"
                 )
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> IceSettings:
-        """Read ``GATEWAY_*`` variables; list-valued ones are comma- or space-separated."""
-        env = os.environ if environ is None else environ
-        ttl_text = env.get(ENV_TURN_TTL, "").strip()
-        try:
-            ttl = int(ttl_text) if ttl_text else DEFAULT_TURN_TTL
-        except ValueError:
-            raise ValueError(
-                f"{ENV_TURN_TTL}={ttl_text!r} is not a whole number of seconds"
-            ) from None
-        return cls(
-            stun_urls=_split_urls(env.get(ENV_STUN_URL, "")),
-            turn_urls=_split_urls(env.get(ENV_TURN_URL, "")),
-            turn_secret=env.get(ENV_TURN_SECRET) or None,
-            turn_ttl=ttl,
-            transport_policy=cast(
-                TransportPolicy, env.get(ENV_ICE_TRANSPORT_POLICY, "").strip() or "all"
-            ),
-        )
-
-    @classmethod
-    def from_args(
-        cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None
-    ) -> IceSettings:
-        """Combine parsed flags (see :func:`add_ice_arguments`) with the environment.
-
-        A flag given on the command line wins over its variable; URL flags given several times
-        replace the variable's whole list rather than extending it.
-        """
-        base = cls.from_env(environ)
-        settings = cls(
-            stun_urls=tuple(args.stun_url) if args.stun_url else base.stun_urls,
-            turn_urls=tuple(args.turn_url) if args.turn_url else base.turn_urls,
-            turn_secret=args.turn_secret if args.turn_secret is not None else base.turn_secret,
-            turn_ttl=args.turn_ttl if args.turn_ttl is not None else base.turn_ttl,
-            transport_policy=args.ice_transport_policy or base.transport_policy,
-        )
-        settings.validate()
-        return settings
-
-
-def _split_urls(value: str) -> tuple[str, ...]:
-    return tuple(part for part in value.replace(",", " ").split() if part)
-
-
-def add_ice_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--stun-url``, ``--turn-url``, ``--turn-secret``, ``--turn-ttl`` and
-    ``--ice-transport-policy`` to a gateway CLI; read them back with :meth:`IceSettings.from_args`.
-
-    Defaults are ``None`` so that the matching ``GATEWAY_*`` variable applies when a flag is absent.
-    """
-    group = parser.add_argument_group("ICE (STUN/TURN)")
-    group.add_argument(
-        "--stun-url",
-        action="append",
-        metavar="URL",
-        help=f"STUN server, e.g. stun:turn.example.org:3478; repeatable [{ENV_STUN_URL}]",
-    )
-    group.add_argument(
-        "--turn-url",
-        action="append",
-        metavar="URL",
-        help="TURN server, e.g. turn:turn.example.org:3478?transport=udp or "
-        f"turns:turn.example.org:5349?transport=tcp; repeatable [{ENV_TURN_URL}]",
-    )
-    group.add_argument(
-        "--turn-secret",
-        metavar="SECRET",
-        help="coturn's static-auth-secret, used to mint short-lived credentials "
-        f"[{ENV_TURN_SECRET}]",
-    )
-    group.add_argument(
-        "--turn-ttl",
-        type=int,
-        metavar="SECONDS",
-        help=f"lifetime of the TURN credentials handed out (default {DEFAULT_TURN_TTL}) "
-        f"[{ENV_TURN_TTL}]",
-    )
-    group.add_argument(
-        "--ice-transport-policy",
-        choices=("all", "relay"),
-        help="'relay' forces every connection through TURN, for the gateway and the page "
-        f"(default all) [{ENV_ICE_TRANSPORT_POLICY}]",
-    )
 
 
 def browser_ice_servers(

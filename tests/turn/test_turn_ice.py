@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 from aiortc import RTCIceTransportPolicy
 
@@ -11,7 +9,6 @@ from turn.credentials import rest_password
 from turn.ice import (
     DEFAULT_TURN_TTL,
     IceSettings,
-    add_ice_arguments,
     browser_ice_servers,
     candidate_types,
     gateway_rtc_configuration,
@@ -152,51 +149,6 @@ def test_relay_policy_reaches_aiortc() -> None:
     config = gateway_rtc_configuration(settings)
     assert config.iceTransportPolicy == RTCIceTransportPolicy.RELAY
     assert gateway_rtc_configuration(IceSettings()).iceTransportPolicy == RTCIceTransportPolicy.ALL
-
-
-def test_from_env() -> None:
-    env = {
-        "GATEWAY_STUN_URL": STUN,
-        "GATEWAY_TURN_URL": f"{UDP}, {TLS}",
-        "GATEWAY_TURN_SECRET": SECRET,
-        "GATEWAY_TURN_TTL": "120",
-        "GATEWAY_ICE_TRANSPORT_POLICY": "relay",
-    }
-    settings = IceSettings.from_env(env)
-    assert settings == IceSettings(
-        stun_urls=(STUN,),
-        turn_urls=(UDP, TLS),
-        turn_secret=SECRET,
-        turn_ttl=120,
-        transport_policy="relay",
-    )
-    settings.validate()
-    with pytest.raises(ValueError, match="GATEWAY_TURN_TTL"):
-        IceSettings.from_env({"GATEWAY_TURN_TTL": "one day"})
-
-
-def test_flags_override_environment() -> None:
-    parser = argparse.ArgumentParser()
-    add_ice_arguments(parser)
-    env = {"GATEWAY_TURN_URL": TCP, "GATEWAY_TURN_SECRET": "from-env", "GATEWAY_TURN_TTL": "60"}
-    args = parser.parse_args(
-        ["--turn-url", UDP, "--turn-url", TLS, "--ice-transport-policy", "relay"]
-    )
-    settings = IceSettings.from_args(args, env)
-    assert settings.turn_urls == (UDP, TLS)
-    assert settings.turn_secret == "from-env"
-    assert settings.turn_ttl == 60
-    assert settings.transport_policy == "relay"
-    args = parser.parse_args(["--turn-ttl", "30", "--turn-secret", "flag"])
-    settings = IceSettings.from_args(args, env)
-    assert (settings.turn_urls, settings.turn_secret, settings.turn_ttl) == ((TCP,), "flag", 30)
-
-
-def test_from_args_validates() -> None:
-    parser = argparse.ArgumentParser()
-    add_ice_arguments(parser)
-    with pytest.raises(ValueError, match="needs --turn-secret"):
-        IceSettings.from_args(parser.parse_args(["--turn-url", UDP]), {})
 
 
 def test_candidate_types_and_relay_only_sdp() -> None:
