@@ -70,7 +70,6 @@ def create_app(
             settings=settings,
             max_sessions=config.max_sessions,
             ice=ice,
-            ice_servers=ice.client_servers,
             insights=insights,
             conversation_sinks=[relay_sink_factory(config.relay_url, token=config.relay_token)]
             if config.relay_url else [],

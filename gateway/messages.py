@@ -21,10 +21,6 @@ def iso(start: datetime, offset_seconds: float = 0.0) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def user_json(speaker: Speaker, participant_id: str) -> dict[str, str]:
-    return {**speaker.to_json(), "id": participant_id}
-
-
 def recognition_started() -> Message:
     return {"type": "message", "message": {"type": "recognition_started"}}
 
@@ -44,7 +40,6 @@ def recognition_result(
     punctuated: str,
     is_final: bool,
     speaker: Speaker,
-    participant_id: str,
     confidence: float | None = None,
     words: tuple[Word, ...] = (),
 ) -> Message:
@@ -61,7 +56,7 @@ def recognition_result(
             "isFinal": is_final,
             "punctuated": {"transcript": punctuated},
             "payload": {"raw": {"alternatives": [alternative]}},
-            "user": user_json(speaker, participant_id),
+            "user": speaker.to_json(),
         },
     }
 
@@ -70,13 +65,12 @@ def message_response(
     phrase: Phrase,
     *,
     content: str,
-    participant_id: str,
     stream_start: datetime,
     sentiment: dict[str, Any] | None = None,
 ) -> Message:
     message: dict[str, Any] = {
         "id": phrase.id,
-        "from": user_json(phrase.speaker, participant_id),
+        "from": phrase.speaker.to_json(),
         "payload": {"content": content, "contentType": "text/plain"},
         "channel": {"id": "realtime-api"},
         "duration": {

@@ -67,6 +67,8 @@ class IceConfigurator(Protocol):
     @property
     def relay_only(self) -> bool: ...
 
+    def client_servers(self, user: str) -> list[dict[str, Any]]: ...
+
     def gateway_configuration(self, user: str) -> RTCConfiguration: ...
 
     def prepare_offer(self, sdp: str) -> str: ...
@@ -80,6 +82,9 @@ class NoIce:
     """No STUN/TURN: host candidates only (loopback and LAN deployments, tests)."""
 
     relay_only = False
+
+    def client_servers(self, user: str) -> list[dict[str, Any]]:
+        return []
 
     def gateway_configuration(self, user: str) -> RTCConfiguration:
         return RTCConfiguration(iceServers=[])
@@ -411,7 +416,7 @@ class Session:
         punctuated = self.conversation.punctuate(text)
         return messages.recognition_result(
             transcript=text, punctuated=punctuated, is_final=False,
-            speaker=self._stream.speaker, participant_id=self.id,
+            speaker=self._stream.speaker,
         )
 
     async def _final(self, phrase: Phrase) -> None:
@@ -430,10 +435,10 @@ class Session:
         # everyone in the conversation.
         self._publish(messages.recognition_result(
             transcript=phrase.text, punctuated=content, is_final=True, speaker=phrase.speaker,
-            participant_id=self.id, confidence=phrase.confidence, words=phrase.words,
+            confidence=phrase.confidence, words=phrase.words,
         ))
         conversation.broadcast(messages.message_response(
-            phrase, content=content, participant_id=self.id,
+            phrase, content=content,
             stream_start=self._stream_start, sentiment=sentiment,
         ))
         for message in extra:

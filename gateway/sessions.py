@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from signaling.interface import Notify, SessionError
@@ -31,7 +31,6 @@ class SessionManager:
         settings: SessionSettings,
         max_sessions: int,
         ice: IceConfigurator,
-        ice_servers: Callable[[str], list[dict[str, Any]]],
         insights: InsightsProvider | None = None,
         conversation_sinks: Sequence[SinkFactory] = (),
         max_participants: int = 8,
@@ -41,7 +40,6 @@ class SessionManager:
         self.settings = settings
         self.max_sessions = max_sessions
         self._ice = ice
-        self._ice_servers = ice_servers
         self._insights = insights
         self._conversation_sinks = list(conversation_sinks)
         self.max_participants = max_participants
@@ -53,7 +51,7 @@ class SessionManager:
         self.accepting = True
 
     def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
-        return self._ice_servers(session_id)
+        return self._ice.client_servers(session_id)
 
     def open(self, session_id: str, notify: Notify) -> Session:
         if not self.accepting:

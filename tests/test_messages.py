@@ -8,7 +8,7 @@ from gateway import messages
 from gateway.transcript import Phrase, Speaker, Word
 
 START = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-JANE = Speaker(user_id="jane@example.com", name="Jane")
+JANE = Speaker(user_id="jane@example.com", name="Jane", id="p1")
 
 
 def test_iso_timestamps() -> None:
@@ -24,7 +24,7 @@ def test_recognition_started_and_stopped() -> None:
 
 def test_partial_recognition_result() -> None:
     msg = messages.recognition_result(transcript="hello there", punctuated="Hello there",
-                                      is_final=False, speaker=JANE, participant_id="p1")
+                                      is_final=False, speaker=JANE)
     inner = msg["message"]
     assert msg["type"] == "message" and inner["type"] == "recognition_result"
     assert inner["isFinal"] is False
@@ -37,7 +37,7 @@ def test_partial_recognition_result() -> None:
 def test_final_recognition_result_words_use_symbl_time() -> None:
     words = (Word("hello", 3.8, 4.2, 0.9),)
     msg = messages.recognition_result(transcript="hello", punctuated="Hello.", is_final=True,
-                                      speaker=JANE, participant_id="p1", confidence=0.9,
+                                      speaker=JANE, confidence=0.9,
                                       words=words)
     w = msg["message"]["payload"]["raw"]["alternatives"][0]["words"][0]
     assert w == {"word": "hello", "startTime": {"seconds": "3", "nanos": "800000000"},
@@ -49,7 +49,7 @@ def test_message_response() -> None:
                     words=(Word("send", 1.0, 1.3, 1.0), Word("the", 1.3, 1.5, 0.8),
                            Word("report", 1.5, 2.25, 0.95)), confidence=0.92)
     sentiment = {"polarity": {"score": 0.0}, "suggested": "neutral"}
-    msg = messages.message_response(phrase, content="Send the report.", participant_id="p1",
+    msg = messages.message_response(phrase, content="Send the report.",
                                     stream_start=START, sentiment=sentiment)
     assert msg["type"] == "message_response" and len(msg["messages"]) == 1
     m = msg["messages"][0]
