@@ -1,0 +1,1 @@
+"""The media pipeline: transport-independent PCM, from frames or bytes to the recogniser."""
