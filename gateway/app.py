@@ -1,8 +1,10 @@
 """The aiohttp application, assembled in one factory.
 
-Startup and shutdown go through cleanup contexts, in order: the recognition engine (model
-and worker pool) comes up first and goes down last; the session manager comes up after it
-and, on shutdown, flushes and closes every open session before the pool stops.
+Startup and shutdown go through cleanup contexts, in order: the ICE health check, the
+worker pool, the recogniser (model), the conversations (bus, directory and their outputs)
+and the WebRTC transport. On shutdown, ``on_shutdown`` first flushes every session (before
+aiohttp cancels handlers) and closes the signaling sockets; then the contexts unwind in
+reverse, the pool last.
 """
 
 from __future__ import annotations
@@ -11,39 +13,59 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from signaling.server import FACTORY_KEY, close_all_sockets, setup_signaling
 
-from . import __version__
-from .config import GatewayConfig
-from .ice import HEALTH_INTERVAL, IceProvider
-from .recognizer import RecognitionEngine
-from .relay import relay_sink_factory
-from .session import InsightsProvider, SessionSettings
-from .sessions import SessionManager
-from .subscribers import DIRECTORY_KEY, TOKEN_KEY, subscribe_handler
+from .asr.base import Recognizer
+from .asr.vosk import VoskRecognizer, load_model
+from .config import GatewayConfig, SessionSettings
+from .conversation.admission import LocalAdmission
+from .conversation.directory import LocalDirectory
+from .conversation.insights import DefaultInsightsProvider, InsightsProvider
+from .http import health, ice_servers, pages
+from .http.keys import (
+    ADMISSION_KEY,
+    BUS_KEY,
+    CONFIG_KEY,
+    DIRECTORY_KEY,
+    ICE_KEY,
+    POOL_KEY,
+    RECOGNIZER_KEY,
+    STARTED_KEY,
+    SUBSCRIPTIONS_KEY,
+    WEBRTC_KEY,
+)
+from .http.subscriptions import Subscriptions, subscribe_handler
+from .outputs.base import SinkFactory
+from .outputs.bus import LocalBus
+from .outputs.relay import relay_sink_factory
+from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
+from .transports.webrtc.session import SessionServices
+from .transports.webrtc.transport import WebRtcTransport
+from .workers import WorkerPool
 
 log = logging.getLogger(__name__)
-
-CONFIG_KEY = web.AppKey("config", GatewayConfig)
-ENGINE_KEY = web.AppKey("engine", RecognitionEngine)
-MANAGER_KEY = web.AppKey("manager", SessionManager)
-ICE_KEY = web.AppKey("ice", IceProvider)
-STARTED_KEY = web.AppKey("started", float)
 
 
 def create_app(
     config: GatewayConfig,
-    model_path: Path,
+    model_path: Path | None,
     *,
     session_settings: SessionSettings | None = None,
     insights: InsightsProvider | None = None,
+    recognizer: Recognizer | None = None,
 ) -> web.Application:
+    """The gateway as an aiohttp application.
+
+    ``recognizer`` replaces the Vosk model at ``model_path`` (unit tests pass a scripted
+    one, and then ``model_path`` may be None).
+    """
+    if recognizer is None and model_path is None:
+        raise ValueError("create_app needs a model path or a recognizer")
     app = web.Application(client_max_size=64 * 1024)
     app[CONFIG_KEY] = config
     app[STARTED_KEY] = time.time()
@@ -51,41 +73,12 @@ def create_app(
     app[ICE_KEY] = ice
     settings = session_settings or SessionSettings(language=config.language)
     if insights is None and config.insights:
-        from .insights_provider import default_insights_provider
-
-        insights = default_insights_provider()
-
-    async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
-        started = time.perf_counter()
-        engine = await RecognitionEngine.load(model_path, config.workers or None)
-        log.info("model %s loaded in %.2f s; %d recognition workers",
-                 model_path, time.perf_counter() - started, engine.workers)
-        app[ENGINE_KEY] = engine
-        yield
-        await engine.aclose()
-
-    async def sessions_ctx(app: web.Application) -> AsyncIterator[None]:
-        manager = SessionManager(
-            app[ENGINE_KEY],
-            settings=settings,
-            max_sessions=config.max_sessions,
-            ice=ice,
-            insights=insights,
-            conversation_sinks=[relay_sink_factory(config.relay_url, token=config.relay_token)]
-            if config.relay_url else [],
-        )
-        app[MANAGER_KEY] = manager
-        app[FACTORY_KEY] = manager
-        app[DIRECTORY_KEY] = manager
-        yield
-        await manager.close_all()
-
-    async def on_shutdown(app: web.Application) -> None:
-        # Before aiohttp cancels request handlers: flush every session's last results
-        # onto its data channel, then tell each signaling client we are going away.
-        if MANAGER_KEY in app:
-            await app[MANAGER_KEY].close_all()
-        await close_all_sockets(app)
+        insights = DefaultInsightsProvider()
+    bus = LocalBus()
+    app[BUS_KEY] = bus
+    admission = LocalAdmission(config.max_sessions)
+    app[ADMISSION_KEY] = admission
+    app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, token=config.subscribe_token)
 
     async def ice_ctx(app: web.Application) -> AsyncIterator[None]:
         # First check before serving, so the log says at once whether TURN works.
@@ -96,52 +89,62 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await monitor
 
-    app.cleanup_ctx.append(ice_ctx)
-    app.cleanup_ctx.append(engine_ctx)
-    app.cleanup_ctx.append(sessions_ctx)
+    async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
+        pool = WorkerPool(config.workers or None, name="worker")
+        app[POOL_KEY] = pool
+        yield
+        await pool.aclose()
+
+    async def recognizer_ctx(app: web.Application) -> AsyncIterator[None]:
+        if recognizer is not None:
+            app[RECOGNIZER_KEY] = recognizer
+        else:
+            assert model_path is not None
+            started = time.perf_counter()
+            model = await load_model(model_path)
+            log.info("model %s loaded in %.2f s; %d recognition workers", model_path,
+                     time.perf_counter() - started, app[POOL_KEY].workers)
+            app[RECOGNIZER_KEY] = VoskRecognizer(model, app[POOL_KEY],
+                                                 partial_interval=settings.partial_interval)
+        yield
+        await app[RECOGNIZER_KEY].aclose()
+
+    async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
+        outputs: list[SinkFactory] = []
+        if config.relay_url:
+            outputs.append(relay_sink_factory(config.relay_url, token=config.relay_token))
+        app[DIRECTORY_KEY] = LocalDirectory(
+            bus=bus, run=app[POOL_KEY].run, outputs=outputs,
+            analytics_interval=settings.analytics_interval,
+            max_participants=settings.max_participants)
+        yield
+        await bus.aclose()
+
+    async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
+        services = SessionServices(
+            recognizer=app[RECOGNIZER_KEY], directory=app[DIRECTORY_KEY], bus=bus, ice=ice,
+            insights=insights, settings=settings)
+        transport = WebRtcTransport(services, admission)
+        app[WEBRTC_KEY] = transport
+        app[FACTORY_KEY] = transport
+        yield
+        await transport.close_all()
+
+    async def on_shutdown(app: web.Application) -> None:
+        # Before aiohttp cancels request handlers: flush every session's last results
+        # onto its data channel, then tell each signaling client we are going away.
+        admission.drain()
+        if WEBRTC_KEY in app:
+            await app[WEBRTC_KEY].close_all()
+        await close_all_sockets(app)
+        await bus.aclose()  # consoles still waiting for a call hear that it is over
+
+    for ctx in (ice_ctx, pool_ctx, recognizer_ctx, conversations_ctx, webrtc_ctx):
+        app.cleanup_ctx.append(ctx)
     app.on_shutdown.append(on_shutdown)
     setup_signaling(app, offer_timeout=settings.offer_timeout)
-
-    web_root = config.web_root
-    app.router.add_get("/", _static_file(web_root / "index.html"))
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/api/ice-servers", ice_servers)
+    pages.setup(app, config.web_root)
+    health.setup(app)
+    ice_servers.setup(app)
     app.router.add_get("/subscribe/{conversation_id}", subscribe_handler)
-    if config.subscribe_token:
-        app[TOKEN_KEY] = config.subscribe_token
-    if web_root.is_dir():
-        app.router.add_static("/static/", web_root, show_index=False, follow_symlinks=False)
     return app
-
-
-def _static_file(path: Path) -> Callable[[web.Request], Any]:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        # FileResponse itself answers 404 when the file is missing; no blocking stat here.
-        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
-
-    return handler
-
-
-async def healthz(request: web.Request) -> web.Response:
-    app = request.app
-    manager = app[MANAGER_KEY]
-    return web.json_response({
-        "status": "ok",
-        "version": __version__,
-        "uptimeSeconds": round(time.time() - app[STARTED_KEY], 1),
-        "sessions": len(manager.sessions),
-        "maxSessions": manager.max_sessions,
-        "recognitionWorkers": manager.engine.workers,
-        "language": app[CONFIG_KEY].language,
-        "insights": app[CONFIG_KEY].insights,
-    })
-
-
-async def ice_servers(request: web.Request) -> web.Response:
-    """Fresh ICE servers for clients that want them before opening ``/ws``."""
-    ice = request.app[ICE_KEY]
-    user = request.query.get("user", "") or "anonymous"
-    return web.json_response({
-        "iceServers": ice.client_servers(user[:64]),
-        "iceTransportPolicy": ice.transport_policy,
-    }, headers={"Cache-Control": "no-store"})

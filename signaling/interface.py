@@ -14,13 +14,20 @@ Notify = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class SessionError(Exception):
-    """A request the session cannot honour. ``fatal`` errors end the signaling connection."""
+    """A request the session cannot honour, with a stable ``code``.
 
-    def __init__(self, code: str, message: str, *, fatal: bool = False) -> None:
+    ``fatal`` errors end the signaling connection. ``retryable`` ones were raised before
+    anything was set up for the offer, so the client may correct it and offer again on the
+    same connection; the side raising the error knows that, not signaling.
+    """
+
+    def __init__(self, code: str, message: str, *, fatal: bool = False,
+                 retryable: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.fatal = fatal
+        self.retryable = retryable and not fatal
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,7 +174,7 @@ async def _handle_text(conn: _Connection, text: str) -> bool:
         await conn.send_error(exc.code, exc.message)
         if exc.fatal:
             return False
-        if exc.code in _RETRYABLE_START_CODES:
+        if exc.retryable:
             conn.started = False  # nothing was set up; let the client offer again
     except Exception:
         log.exception("session %s: unexpected failure", conn.session_id)
@@ -182,9 +182,3 @@ async def _handle_text(conn: _Connection, text: str) -> bool:
         return False
     return True
 
-
-# Offers rejected before any peer connection exists may be corrected and sent again.
-_RETRYABLE_START_CODES = frozenset(
-    {"invalid_config", "invalid_sdp", "no_audio", "no_data_channel", "unsupported_language",
-     "conversation_full"}
-)

@@ -15,11 +15,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from gateway.app import MANAGER_KEY, create_app
-from gateway.config import GatewayConfig
+from gateway.app import create_app
+from gateway.config import GatewayConfig, SessionSettings
+from gateway.conversation.directory import LocalDirectory
+from gateway.http.keys import BUS_KEY, DIRECTORY_KEY, SUBSCRIPTIONS_KEY, WEBRTC_KEY
+from gateway.http.subscriptions import Subscriptions
 from gateway.model_store import resolve_model
-from gateway.session import SessionSettings
-from gateway.sessions import SessionManager
+from gateway.outputs.bus import LocalBus
+from gateway.transports.webrtc.session import WebRtcSession
+from gateway.transports.webrtc.transport import WebRtcTransport
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +38,24 @@ class RunningGateway:
     runner: web.AppRunner
 
     @property
-    def manager(self) -> SessionManager:
-        return self.app[MANAGER_KEY]
+    def webrtc(self) -> WebRtcTransport:
+        return self.app[WEBRTC_KEY]
+
+    @property
+    def sessions(self) -> dict[str, WebRtcSession]:
+        return self.webrtc.sessions
+
+    @property
+    def directory(self) -> LocalDirectory:
+        return self.app[DIRECTORY_KEY]
+
+    @property
+    def bus(self) -> LocalBus:
+        return self.app[BUS_KEY]
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        return self.app[SUBSCRIPTIONS_KEY]
 
 
 StartGateway = Callable[..., Awaitable[RunningGateway]]

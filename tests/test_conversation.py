@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from gateway.conversation import shift
-from gateway.session import SessionSettings
+from gateway.config import SessionSettings
+from gateway.conversation.conversation import shift
 from gateway.transcript import Phrase, Speaker, Word
 from tests.conftest import StartGateway
 from tests.rtc_client import GatewayClient, WavTrack, read_wav_48k
@@ -98,7 +98,7 @@ async def test_two_participants_share_results_and_analytics(
     members = {m["name"]: m for m in last["members"]}
     assert members["Alex"]["id"] == alex.hello["sessionId"]
     assert members["Sam"]["listenTime"]["seconds"] > 0
-    assert not gw.manager.conversations, "the conversation ends with its last participant"
+    assert not gw.directory.conversations, "the conversation ends with its last participant"
 
 
 @pytest.mark.slow
@@ -106,7 +106,7 @@ async def test_answer_names_the_conversation_and_capacity_is_enforced(
     start_gateway: StartGateway, voices: tuple[Path, Path]
 ) -> None:
     gw = await start_gateway()
-    gw.manager.max_participants = 1
+    gw.directory.max_participants = 1
     alex_wav, _ = voices
     first, second = GatewayClient(gw.url), GatewayClient(gw.url)
     try:
@@ -114,7 +114,7 @@ async def test_answer_names_the_conversation_and_capacity_is_enforced(
         first.peer(WavTrack(read_wav_48k(alex_wav)))
         await first.offer({"conversationId": "room-1"})
         assert first.answer["conversationId"] == "room-1"
-        assert "room-1" in gw.manager.conversations
+        assert "room-1" in gw.directory.conversations
 
         await second.connect()
         second.peer(WavTrack(read_wav_48k(alex_wav)))
@@ -122,14 +122,14 @@ async def test_answer_names_the_conversation_and_capacity_is_enforced(
             await second.offer({"conversationId": "room-1"})
         # Not fatal: the same connection may join another conversation.
         await second.offer({"conversationId": "room-2"})
-        assert set(gw.manager.conversations) == {"room-1", "room-2"}
+        assert set(gw.directory.conversations) == {"room-1", "room-2"}
         # Without a conversationId each session gets a private one, named in the answer.
         third = GatewayClient(gw.url)
         await third.connect()
         third.peer(WavTrack(read_wav_48k(alex_wav)))
         await third.offer()
         private = third.answer["conversationId"]
-        assert private in gw.manager.conversations and len(private) >= 16
+        assert private in gw.directory.conversations and len(private) >= 16
         await third.close()
     finally:
         await first.close()

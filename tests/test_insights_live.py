@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.session import SessionSettings
+from gateway.config import SessionSettings
 from tests.conftest import StartGateway
 from tests.rtc_client import stream_wav
 from tests.support.speech import SpeechSample, espeak_wav, require_espeak

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gateway import messages
+from gateway.protocols.symbl import messages
 from gateway.transcript import Phrase, Speaker, Word
 
 START = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)

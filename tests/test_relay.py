@@ -10,27 +10,29 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp import WSMsgType, web
 
-from gateway.relay import RelaySink, backoff_delay, conversation_url, relay_sink_factory
-from gateway.sinks import ConversationInfo, Sink
+from gateway.outputs.base import ConversationInfo, Sink
+from gateway.outputs.reconnect import backoff_delay
+from gateway.outputs.relay import RelaySink, conversation_url, relay_sink_factory
+from gateway.outputs.result import Result, to_json
 from tests.conftest import StartGateway
 from tests.rtc_client import stream_wav
 from tests.support.speech import espeak_wav, require_espeak
 
 
-def encode(message: dict[str, Any]) -> str:
-    """What the data channel carries for ``message`` (gateway/sinks.py DataChannelSink)."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+def encode(message: Result) -> str:
+    """What the data channel carries for ``message`` (one serialisation for every output)."""
+    return to_json(message.body)
 
 
-def result(n: int, pad: int = 0) -> dict[str, Any]:
-    return {"type": "message", "message": {
+def result(n: int, pad: int = 0) -> Result:
+    return Result.of("conv-1", {"type": "message", "message": {
         "type": "recognition_result", "isFinal": True, "n": n,
-        "punctuated": {"transcript": f"Phrase {n}, café ☕" + "x" * pad}}}
+        "punctuated": {"transcript": f"Phrase {n}, café ☕" + "x" * pad}}}, n + 2)
 
 
 def free_port() -> int:
@@ -199,7 +201,7 @@ async def test_send_never_raises_and_close_without_messages_connects_nowhere(
     down = await downstreams().start()
     sink = relay_sink_factory(down.url(), token=None)(ConversationInfo("c"))
     assert isinstance(sink, RelaySink)
-    sink.send({"bad": {1, 2}})  # not JSON: skipped and counted
+    sink.send(cast(Result, {"bad": {1, 2}}))  # not a result: skipped and counted
     assert sink.discarded == 1 and sink.queued == 0
     await sink.drain(1)
     await sink.close()
@@ -330,7 +332,7 @@ async def test_full_backlog_drops_oldest_and_counts(
         ConversationInfo("conv-1", "Weekly sync"))
     assert isinstance(sink, RelaySink)
     try:
-        with caplog.at_level(logging.WARNING, logger="gateway.relay"):
+        with caplog.at_level(logging.WARNING, logger="gateway.outputs"):
             for i in range(25):
                 sink.send(result(i))
         assert sink.queued == 10 and sink.dropped == 15
@@ -419,7 +421,7 @@ async def test_policy_close_stops_retrying(
 
     down = await downstreams(refuse).start()
     sink = sinks(down.url(), backoff_initial=0.05)
-    with caplog.at_level(logging.ERROR, logger="gateway.relay"):
+    with caplog.at_level(logging.ERROR, logger="gateway.outputs"):
         sink.send(result(0))
         await until(lambda: sink.stopped)
         await asyncio.sleep(0.4)  # several backoff periods: no new attempt

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-from gateway.ice import IceProvider
+from gateway.config import SessionSettings
 from gateway.insights import InsightsEngine
-from gateway.relay import RelaySink
-from gateway.session import SessionSettings
+from gateway.outputs.relay import RelaySink
+from gateway.transports.webrtc.ice import IceProvider
 from signaling import protocol
 from signaling.protocol import ProtocolError
 from tests.conftest import StartGateway
@@ -124,7 +124,7 @@ async def test_sockets_that_never_offer_give_back_their_slot(start_gateway: Star
     assert error["code"] == "offer_timeout"
     await idle.close()
     for _ in range(50):
-        if not gw.manager.sessions:
+        if not gw.sessions:
             break
         await asyncio.sleep(0.05)
     fresh = GatewayClient(gw.url)
@@ -201,11 +201,11 @@ async def test_shutdown_during_an_offer_answers_with_an_error(
     client.peer(WavTrack(two_phrases))
     offering = asyncio.ensure_future(client.offer())
     await asyncio.wait_for(gate.wait(), 10)
-    await gw.manager.close_all()
+    await gw.webrtc.close_all()
     with pytest.raises(RuntimeError, match="session_closed"):
         await offering
     await client.close()
-    assert not gw.manager.sessions and not gw.manager.conversations
+    assert not gw.sessions and not gw.directory.conversations
 
 
 def test_valid_json_python_refuses_is_bad_json() -> None:

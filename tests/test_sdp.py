@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.sdp import summarize_offer
+from gateway.transports.webrtc.sdp import summarize_offer
 
 BASE = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
 AUDIO = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"

@@ -106,7 +106,7 @@ async def test_frames_beyond_the_hard_limit_close_with_1009(gateway: RunningGate
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
                             aiohttp.WSMsgType.CLOSING)
         assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
-    await wait_until(lambda: not gateway.manager.sessions)
+    await wait_until(lambda: not gateway.sessions)
 
 
 async def test_offer_without_audio(gateway: RunningGateway) -> None:
@@ -217,10 +217,10 @@ async def test_vanished_client_frees_everything(gateway: RunningGateway,
     client.peer(WavTrack(read_wav_48k(speech_wav)))
     await client.offer()
     await client.wait_result(lambda m: m.get("message", {}).get("type") == "recognition_result")
-    session = next(iter(gateway.manager.sessions.values()))
+    session = next(iter(gateway.sessions.values()))
     # Vanish: no bye, the socket and the peer simply go away.
     await client.close()
-    await wait_until(lambda: not gateway.manager.sessions, timeout=15)
+    await wait_until(lambda: not gateway.sessions, timeout=15)
     assert session.pc is not None and session.pc.connectionState == "closed"
     assert not session._tasks  # reader, recognizer and analytics tasks all gone
 
@@ -237,7 +237,7 @@ async def test_peer_gone_but_signaling_open(gateway: RunningGateway, speech_wav:
         await client.pc.close()
         err = await client.error(timeout=40)
         assert err["code"] in ("peer_closed", "ice_failed")
-        await wait_until(lambda: not gateway.manager.sessions, timeout=15)
+        await wait_until(lambda: not gateway.sessions, timeout=15)
     finally:
         await client.close()
 

@@ -4,7 +4,11 @@ from typing import Any
 
 import pytest
 
-from gateway.start_config import ConfigError, language_matches, parse_start_config
+from gateway.conversation.start_config import (
+    ConfigError,
+    language_matches,
+    parse_start_config,
+)
 
 
 def test_symbl_start_request_body_is_accepted() -> None:

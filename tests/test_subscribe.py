@@ -12,7 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.subscribers import SubscriberSink
+from gateway.outputs.result import Result
+from gateway.outputs.subscriber import SubscriberSink
 from tests.conftest import RunningGateway, StartGateway
 from tests.rtc_client import GatewayClient, WavTrack, read_wav_48k, stream_wav
 from tests.support.speech import espeak_wav, require_espeak
@@ -83,7 +84,7 @@ async def test_console_joining_mid_call_and_leaving_early_harms_nothing(
     await client.bye()
     await client.close()
     assert client.of_type("recognition_stopped")
-    assert not gw.manager.conversations and not gw.manager.waiting
+    assert not gw.directory.conversations and not gw.bus.conversations()
 
 
 async def test_token_limits_and_bad_ids(start_gateway: StartGateway) -> None:
@@ -100,7 +101,7 @@ async def test_token_limits_and_bad_ids(start_gateway: StartGateway) -> None:
             await http.ws_connect(ws_url(gw, "/subscribe/has%20space?access_token=s3cret"))
         assert bad_id.value.status == 400
 
-        gw.manager.max_subscribers = 1
+        gw.subscriptions.max_per_conversation = 1
         one = await http.ws_connect(ws_url(gw, "/subscribe/room"),
                                     headers={"Authorization": "Bearer s3cret"})
         assert (await one.receive_json(timeout=5))["type"] == "subscribed"
@@ -109,7 +110,7 @@ async def test_token_limits_and_bad_ids(start_gateway: StartGateway) -> None:
         assert error["code"] == "too_many_subscribers"
         await one.close()
         await asyncio.sleep(0.1)
-        assert not gw.manager.waiting, "a console that leaves is forgotten"
+        assert not gw.bus.conversations(), "a console that leaves is forgotten"
 
 
 async def test_a_console_that_stops_reading_cannot_hold_up_the_gateway(
@@ -125,11 +126,11 @@ async def test_a_console_that_stops_reading_cannot_hold_up_the_gateway(
     await writer.drain()
     assert b"101" in await reader.readuntil(b"\r\n\r\n")
     await asyncio.sleep(0.1)
-    (sink,) = gateway.manager.waiting["slow"]
+    (sink,) = gateway.bus.outputs("slow")
     assert isinstance(sink, SubscriberSink)
     big = {"type": "message_response", "messages": [{"payload": {"content": "x" * 4000}}]}
-    for _ in range(5000):  # ~20 MB: far more than the socket buffers hold
-        sink.send(big)
+    for n in range(5000):  # ~20 MB: far more than the socket buffers hold
+        sink.send(Result.of("slow", big, n + 1))
     tick = asyncio.get_running_loop().time()
     await asyncio.sleep(0.01)
     assert asyncio.get_running_loop().time() - tick < 0.5, "the event loop stays responsive"

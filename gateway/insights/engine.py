@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gateway.protocols.symbl import insights as shapes
 from gateway.transcript import Phrase, Speaker
 
-from . import shapes
 from .analytics import ConversationAnalytics
 from .classify import Classification, classify
 from .config import InsightsConfig

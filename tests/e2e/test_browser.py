@@ -192,7 +192,7 @@ async def test_microphone_denied(
     assert (await page.evaluate("window.gateway"))["errors"][0]["code"] == "mic_denied"
     assert await dom_text(page, "#state-call") == "error"
     assert await dom_text(page, "#mic-label") == "Start microphone"
-    assert len(gw.manager.sessions) == 0  # never reached the gateway
+    assert len(gw.sessions) == 0  # never reached the gateway
     await page.screenshot(path=str(SCREENSHOT_DIR / "e2e-mic-denied.png"))
 
 

@@ -40,4 +40,4 @@ async def test_second_browser_joins_by_invite_and_both_see_each_other(
     assert {"quarterly", "revenue", "percent"} & words_of(sam_sees)
     assert await sam_page.evaluate("window.gateway.conversationId") == conversation
     await sam_page.screenshot(path=str(SCREENSHOT_DIR / "e2e-conversation.png"))
-    assert list(gw.manager.conversations) == [conversation]
+    assert list(gw.directory.conversations) == [conversation]

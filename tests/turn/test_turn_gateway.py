@@ -99,7 +99,7 @@ async def relay_call(gw: RunningGateway, coturn: CoturnProcess, wav: Path,
         local, remote = pair
         assert (local.type, remote.type) == ("relay", "relay")
         # The gateway's side of the same call chose a relay pair too.
-        session = gw.manager.sessions[hello["sessionId"]]
+        session = gw.sessions[hello["sessionId"]]
         assert session.pc is not None
         gw_pair = selected_pair(session.pc)
         assert gw_pair is not None
@@ -148,7 +148,7 @@ async def test_wrong_secret_relay_only_offer_fails_with_401(
     gw = await start_gateway(turn_urls=(coturn.url,), turn_secret="not-" + TURN_SECRET,
                              ice_transport_policy="relay", insights=False)
     # The start-up health check logged the cause before any client came.
-    startup = [r for r in caplog.records if r.name == "gateway.ice"
+    startup = [r for r in caplog.records if r.name == "gateway.transports.webrtc.ice"
                and r.levelno == logging.ERROR and "401" in r.getMessage()]
     assert startup, caplog.text
     assert "rejected the credentials" in startup[0].getMessage()
@@ -232,7 +232,7 @@ async def test_unreachable_turn_relay_only(
     gw = await start_gateway(turn_urls=(url,), turn_secret=TURN_SECRET,
                              ice_transport_policy="relay", insights=False)
     startup = [r.getMessage() for r in caplog.records
-               if r.name == "gateway.ice" and r.levelno == logging.ERROR]
+               if r.name == "gateway.transports.webrtc.ice" and r.levelno == logging.ERROR]
     assert any(url in m and "nothing listens on" in m for m in startup), caplog.text
 
     client = GatewayClient(gw.url)
@@ -259,7 +259,7 @@ async def test_unanswering_turn_logged_at_startup(
     """A TURN port that drops packets (a firewall): the health check says "did not answer"."""
     caplog.set_level(logging.WARNING, logger="gateway")
     await start_gateway(turn_urls=(black_hole,), turn_secret=TURN_SECRET, insights=False)
-    logged = [r for r in caplog.records if r.name == "gateway.ice"]
+    logged = [r for r in caplog.records if r.name == "gateway.transports.webrtc.ice"]
     assert any(r.levelno == logging.WARNING and black_hole in r.getMessage()
                and "did not answer within 3 s: unreachable" in r.getMessage()
                for r in logged), caplog.text

@@ -118,7 +118,7 @@ async def test_page_relay_only_shows_transcript(
     assert facts["local"] == "relay" and facts["localAddress"] == "127.0.0.1", facts
 
     # The gateway's view of the same call: every candidate it got from the page is a relay.
-    session = gw.manager.sessions[hook["sessionId"]]
+    session = gw.sessions[hook["sessionId"]]
     assert session.pc is not None
     pair = selected_pair(session.pc)
     assert pair is not None

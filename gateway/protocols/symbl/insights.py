@@ -1,7 +1,7 @@
-"""Builders for the data-channel messages, in the shapes Symbl's real-time API sent.
+"""Symbl real-time API shapes for insights, topics, trackers and analytics.
 
 One place for field names so the shapes can be checked against Symbl's docs (and tested)
-without reading the engine's logic.
+without reading the engine's logic; the insights engine builds its messages with them.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Audio pipeline: WebRTC frames in, 16 kHz mono s16 PCM chunks out.
+"""Decoded audio frames (``av.AudioFrame``) to 16 kHz mono PCM chunks.
 
-aiortc hands us s16 stereo 48 kHz frames of 20 ms whatever the browser sent. Vosk wants
-16 kHz mono s16, and is cheaper fed in chunks of ~100-200 ms than in 20 ms frames, so this
-module converts and re-chunks. It knows nothing of Vosk or WebSockets.
+aiortc hands us s16 stereo 48 kHz frames of 20 ms whatever the browser sent; a WHIP or
+telephony transport hands frames too. This module converts and re-chunks them; it knows
+nothing of aiortc, Vosk or WebSockets.
 
 One stateful ``av.AudioResampler`` per stream: a resampler carries filter state across
 frames, so a fresh one per frame would click at every boundary and lose the samples it
@@ -11,29 +11,10 @@ holds back; one per stream gives exact sample counts over long streams and no dr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import av
 import numpy as np
 
-TARGET_RATE = 16_000
-BYTES_PER_SAMPLE = 2
-
-
-@dataclass(frozen=True, slots=True)
-class PcmChunk:
-    """A run of 16 kHz mono s16le samples; ``offset`` counts samples since stream start."""
-
-    data: bytes
-    offset: int
-
-    @property
-    def samples(self) -> int:
-        return len(self.data) // BYTES_PER_SAMPLE
-
-    @property
-    def start_seconds(self) -> float:
-        return self.offset / TARGET_RATE
+from .pcm import TARGET_RATE, Chunker, PcmChunk
 
 
 class PcmConverter:
@@ -72,35 +53,6 @@ class PcmConverter:
 
 def _frames_to_bytes(frames: list[av.AudioFrame]) -> bytes:
     return b"".join(bytes(f.to_ndarray().astype(np.int16, copy=False).tobytes()) for f in frames)
-
-
-class Chunker:
-    """Groups PCM bytes into fixed-size chunks, tracking the stream offset in samples."""
-
-    def __init__(self, chunk_ms: int = 100, rate: int = TARGET_RATE) -> None:
-        if chunk_ms <= 0:
-            raise ValueError("chunk_ms must be positive")
-        self.chunk_bytes = rate * chunk_ms // 1000 * BYTES_PER_SAMPLE
-        self._buffer = bytearray()
-        self._offset = 0
-
-    def push(self, data: bytes) -> list[PcmChunk]:
-        self._buffer += data
-        chunks: list[PcmChunk] = []
-        while len(self._buffer) >= self.chunk_bytes:
-            chunks.append(self._take(self.chunk_bytes))
-        return chunks
-
-    def flush(self) -> PcmChunk | None:
-        if not self._buffer:
-            return None
-        return self._take(len(self._buffer))
-
-    def _take(self, size: int) -> PcmChunk:
-        chunk = PcmChunk(bytes(self._buffer[:size]), self._offset)
-        del self._buffer[:size]
-        self._offset += size // BYTES_PER_SAMPLE
-        return chunk
 
 
 class AudioPipeline:

@@ -7,7 +7,8 @@ import fractions
 import av
 import numpy as np
 
-from gateway.audio import TARGET_RATE, AudioPipeline, Chunker, PcmConverter
+from gateway.pipeline.frames import AudioPipeline, PcmConverter
+from gateway.pipeline.pcm import TARGET_RATE, Chunker
 
 
 def stereo_frame(samples: np.ndarray, pts: int, rate: int = 48_000) -> av.AudioFrame:

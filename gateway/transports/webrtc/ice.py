@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from aiortc import RTCConfiguration
 
+from gateway.config import GatewayConfig
 from turn.ice import (
     IceSettings,
     TransportPolicy,
@@ -26,15 +27,51 @@ from turn.ice import (
 from turn.mdns import strip_mdns_candidates
 from turn.probe import check_ice_servers, diagnose_gathering
 
-from .config import GatewayConfig
-
 log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL = 60.0
 
 
+class IceConfigurator(Protocol):
+    """ICE as a session needs it (``IceProvider``; ``NoIce`` for loopback and tests)."""
+
+    @property
+    def relay_only(self) -> bool: ...
+
+    def client_servers(self, user: str) -> list[dict[str, Any]]: ...
+
+    def gateway_configuration(self, user: str) -> RTCConfiguration: ...
+
+    def prepare_offer(self, sdp: str) -> str: ...
+
+    def unusable(self) -> str | None: ...
+
+    async def gathering_error(self, local_sdp: str, user: str) -> str | None: ...
+
+
+class NoIce:
+    """No STUN/TURN: host candidates only (loopback and LAN deployments, tests)."""
+
+    relay_only = False
+
+    def client_servers(self, user: str) -> list[dict[str, Any]]:
+        return []
+
+    def gateway_configuration(self, user: str) -> RTCConfiguration:
+        return RTCConfiguration(iceServers=[])
+
+    def prepare_offer(self, sdp: str) -> str:
+        return sdp
+
+    def unusable(self) -> str | None:
+        return None
+
+    async def gathering_error(self, local_sdp: str, user: str) -> str | None:
+        return None
+
+
 class IceProvider:
-    """Implements the session's ``IceConfigurator`` seam."""
+    """Implements ``IceConfigurator`` from the gateway's STUN/TURN settings."""
 
     def __init__(self, settings: IceSettings) -> None:
         settings.validate()  # ValueError naming the flag to fix

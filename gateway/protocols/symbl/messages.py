@@ -1,8 +1,8 @@
 """Symbl real-time API shapes for transcript results, built in one place.
 
-Every sink (data channel now; relay, storage later) sends exactly these dicts, so a client
-written against Symbl's documented messages keeps working. Insight, topic, tracker and
-analytics shapes live with the insights engine (``gateway.insights``).
+Every output that speaks Symbl (data channel, Symbl socket, consoles, relays, the store)
+sends exactly these dicts, so a client written against Symbl's documented messages keeps
+working. Insight, topic, tracker and analytics shapes are in ``insights`` beside this.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .transcript import Phrase, Speaker, Word
+from gateway.transcript import Phrase, Speaker, Word
 
 Message = dict[str, Any]
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .transcript import Speaker
+from gateway.transcript import Speaker
 
 MAX_TEXT_FIELD = 256
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -95,3 +95,15 @@ def language_matches(requested: str, served: str) -> bool:
     req = requested.replace("_", "-").lower()
     have = served.replace("_", "-").lower()
     return req == have or req == have.split("-")[0]
+
+
+class UnsupportedLanguage(ValueError):
+    """The client asked for a language this gateway's model does not recognise."""
+
+
+def check_language(start: StartConfig, served: str) -> None:
+    """Raise ``UnsupportedLanguage`` unless ``start.language_code`` matches ``served``."""
+    if start.language_code and not language_matches(start.language_code, served):
+        raise UnsupportedLanguage(
+            f"languageCode {start.language_code!r} is not served here; "
+            f"this gateway's model recognises {served}")

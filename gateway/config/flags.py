@@ -1,4 +1,4 @@
-"""Gateway configuration from command-line flags and ``GATEWAY_*`` environment variables.
+"""Command-line flags and ``GATEWAY_*`` environment variables into a ``GatewayConfig``.
 
 Precedence: flag, then environment variable, then default. Every option is documented in
 docs/configuration.md; tests pin the names.
@@ -9,35 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlsplit
 
-from turn.ice import DEFAULT_TURN_TTL
+from .checks import check_ws_url, port, positive
+from .settings import GatewayConfig
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    model: str | None = None
-    model_url: str | None = None
-    log_level: str = "info"
-    language: str = "en-US"
-    max_sessions: int = 20
-    workers: int = 0  # 0: one per core
-    insights: bool = True
-    stun_urls: tuple[str, ...] = ()
-    turn_urls: tuple[str, ...] = ()
-    turn_secret: str | None = None
-    turn_ttl: int = DEFAULT_TURN_TTL
-    ice_transport_policy: str = "all"
-    relay_url: str | None = None
-    relay_token: str | None = field(default=None, repr=False)
-    subscribe_token: str | None = field(default=None, repr=False)
-    web_root: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -55,34 +31,6 @@ def _env_list(env: Mapping[str, str], name: str) -> list[str]:
     return env.get(name, "").replace(",", " ").split()
 
 
-def check_ws_url(url: str) -> str:
-    """``url`` if it is a usable ws:// or wss:// URL, else ValueError saying why."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 -- raises ValueError on a malformed port
-    except ValueError:
-        raise ValueError(f"is not a valid URL: {url!r}") from None
-    if parts.scheme.lower() not in ("ws", "wss"):
-        raise ValueError(f"must be a ws:// or wss:// URL, got {url!r}")
-    if not parts.hostname:
-        raise ValueError(f"has no host: {url!r}")
-    return url
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("port must be between 0 and 65535")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     d = GatewayConfig()
     p = argparse.ArgumentParser(
@@ -92,7 +40,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default=env.get("GATEWAY_HOST", d.host),
                    help="address to listen on (env GATEWAY_HOST; default %(default)s)")
-    p.add_argument("--port", type=_port, default=_env_int(env, "GATEWAY_PORT", d.port),
+    p.add_argument("--port", type=port, default=_env_int(env, "GATEWAY_PORT", d.port),
                    help="TCP port (env GATEWAY_PORT; default %(default)s; 0 picks a free one)")
     p.add_argument("--model", default=env.get("VOSK_MODEL") or None,
                    help="path to a Vosk model directory (env VOSK_MODEL); without it the "
@@ -107,7 +55,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--language", default=env.get("GATEWAY_LANGUAGE", d.language),
                    help="language the model recognises, checked against the client's "
                    "languageCode (env GATEWAY_LANGUAGE; default %(default)s)")
-    p.add_argument("--max-sessions", type=_positive,
+    p.add_argument("--max-sessions", type=positive,
                    default=_env_int(env, "GATEWAY_MAX_SESSIONS", d.max_sessions),
                    help="concurrent sessions before new ones get 'server_busy' "
                    "(env GATEWAY_MAX_SESSIONS; default %(default)s)")
@@ -123,7 +71,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--turn-secret", default=env.get("GATEWAY_TURN_SECRET") or None,
                    help="coturn static-auth-secret for TURN REST credentials "
                    "(env GATEWAY_TURN_SECRET)")
-    p.add_argument("--turn-ttl", type=_positive,
+    p.add_argument("--turn-ttl", type=positive,
                    default=_env_int(env, "GATEWAY_TURN_TTL", d.turn_ttl),
                    help="lifetime of issued TURN credentials in seconds "
                    "(env GATEWAY_TURN_TTL; default %(default)s)")

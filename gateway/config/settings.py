@@ -1,0 +1,56 @@
+"""What the gateway runs with: options users set (``GatewayConfig``) and internal tunables
+that tests and benchmarks adjust (``SessionSettings``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+from turn.ice import DEFAULT_TURN_TTL
+
+
+def default_web_root() -> Path:
+    """The pages, shipped inside the package (``gateway/web`` links to the top-level web/)."""
+    return Path(str(files("gateway") / "web"))
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    model: str | None = None
+    model_url: str | None = None
+    log_level: str = "info"
+    language: str = "en-US"
+    max_sessions: int = 20
+    workers: int = 0  # 0: one per core
+    insights: bool = True
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
+    turn_ttl: int = DEFAULT_TURN_TTL
+    ice_transport_policy: str = "all"
+    relay_url: str | None = None
+    relay_token: str | None = field(default=None, repr=False)
+    subscribe_token: str | None = field(default=None, repr=False)
+    web_root: Path = field(default_factory=default_web_root)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """Per-session tunables: not flags, but benchmarks and tests set them."""
+
+    language: str = "en-US"
+    chunk_ms: int = 100
+    partial_interval: float = 0.15
+    backlog_seconds: float = 10.0
+    analytics_interval: float = 10.0
+    connect_timeout: float = 30.0
+    stop_timeout: float = 10.0
+    offer_timeout: float = 30.0  # signaling: time a new connection has to offer
+    max_participants: int = 8
+
+    @property
+    def backlog_chunks(self) -> int:
+        return max(1, int(self.backlog_seconds * 1000 / self.chunk_ms))

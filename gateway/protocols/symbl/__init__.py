@@ -1,0 +1,1 @@
+"""Symbl.ai's real-time API shapes: transcript messages and insight messages."""

@@ -1,0 +1,308 @@
+"""A WebRTC session: one participant's signaling session, peer connection and data channel.
+
+It owns the participant's connection and lifetime (start, bye, vanish, shutdown) and feeds
+the audio it receives into the participant's ``MediaStream``; results reach the client
+through the bus, on a ``DataChannelSink`` attached for this participant. Recognition,
+conversations and insights are not its business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError
+
+from gateway.asr.base import Recognizer
+from gateway.config import SessionSettings
+from gateway.conversation.admission import Ticket
+from gateway.conversation.conversation import ConversationFull
+from gateway.conversation.directory import ConversationDirectory
+from gateway.conversation.insights import InsightsBuilder, InsightsProvider
+from gateway.conversation.member import Member
+from gateway.conversation.start_config import (
+    StartConfig,
+    UnsupportedLanguage,
+    check_language,
+    parse_start_config,
+)
+from gateway.outputs.bus import ResultBus
+from gateway.outputs.datachannel import DataChannelSink
+from gateway.pipeline.frames import AudioPipeline
+from gateway.pipeline.stream import MediaStream
+from gateway.transcript import Speaker
+from signaling import protocol
+from signaling.interface import Answer, Notify, RemoteCandidate, SessionError
+
+from . import peer
+from .ice import IceConfigurator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionServices:
+    """What every WebRTC session shares: built once by the app, handed to each session."""
+
+    recognizer: Recognizer
+    directory: ConversationDirectory
+    bus: ResultBus
+    ice: IceConfigurator
+    insights: InsightsProvider | None
+    settings: SessionSettings
+
+
+class WebRtcSession:
+    """Implements ``signaling.interface.SignalingSession`` for one participant."""
+
+    def __init__(self, session_id: str, services: SessionServices, *, notify: Notify,
+                 ticket: Ticket, on_closed: Callable[[WebRtcSession], None]) -> None:
+        self.id = session_id
+        self._services = services
+        self._settings = services.settings
+        self._notify = notify
+        self._ticket = ticket
+        self._on_closed = on_closed
+        self.created = time.monotonic()
+        self.pc: RTCPeerConnection | None = None
+        self.start_config: StartConfig | None = None
+        self.member: Member | None = None
+        self.stream: MediaStream | None = None
+        self._sink: DataChannelSink | None = None
+        self._frames = AudioPipeline(services.settings.chunk_ms)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reader: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._closed = asyncio.Event()
+        self.connected_at: float | None = None
+        self.conversion_failures = 0
+
+    @property
+    def speaker(self) -> Speaker:
+        base = self.start_config.speaker if self.start_config else Speaker()
+        return dataclasses.replace(base, id=self.id)
+
+    # -- SignalingSession ---------------------------------------------------------------
+
+    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> Answer:
+        self._check_alive()
+        self.start_config, build_insights = self._validate_config(config)
+        peer.check_offer(offer_sdp)
+        blocked = self._services.ice.unusable()
+        if blocked is not None:
+            raise SessionError("turn_unavailable", blocked, fatal=True)
+        try:
+            self.member = self._services.directory.join(self.speaker, self.start_config,
+                                                        build_insights)
+        except ConversationFull as exc:
+            raise SessionError("conversation_full", str(exc), retryable=True) from None
+        # From here on every failure tears the session down (and leaves the conversation).
+        try:
+            return await self._negotiate(offer_sdp)
+        except BaseException:
+            await self._teardown()
+            raise
+
+    async def _negotiate(self, offer_sdp: str) -> Answer:
+        member, services = self.member, self._services
+        assert member is not None
+        recognizer = await services.recognizer.open_stream(member.speaker)
+        self.stream = MediaStream(recognizer, member, label=self.id,
+                                  backlog_chunks=self._settings.backlog_chunks)
+        self._check_alive()
+        pc = RTCPeerConnection(services.ice.gateway_configuration(self.id))
+        self.pc = pc
+        self._sink = DataChannelSink(pc, self.id)
+        services.bus.attach(member.conversation.id, self._sink, participant=self.id)
+        pc.on("track", self._on_track)
+        pc.on("datachannel", self._on_datachannel)
+        pc.on("connectionstatechange", self._on_connection_state)
+        try:
+            answer_sdp = await peer.answer_offer(pc, services.ice.prepare_offer(offer_sdp))
+        except SessionError:
+            raise
+        except Exception as exc:
+            self._check_alive()  # a shutdown mid-negotiation is not the client's fault
+            log.info("session %s: offer rejected by aiortc: %r", self.id, exc)
+            raise SessionError(
+                "invalid_sdp", f"the offer could not be applied: {exc or type(exc).__name__}",
+                fatal=True) from None
+        self._check_alive()
+        warnings: tuple[tuple[str, str], ...] = ()
+        problem = await services.ice.gathering_error(answer_sdp, self.id)
+        self._check_alive()
+        if problem is not None:
+            log.error("session %s: no relay candidate: %s", self.id, problem)
+            if services.ice.relay_only:
+                raise SessionError("turn_unavailable", problem, fatal=True)
+            warnings = (("turn_unavailable", problem),)
+        self._spawn(self._connect_watchdog())
+        return Answer(answer_sdp, member.conversation.id, warnings)
+
+    async def add_candidate(self, candidate: RemoteCandidate) -> None:
+        if self.pc is None or self._stopping:
+            raise SessionError("session_closed", "this session has ended", fatal=True)
+        await peer.add_candidate(self.pc, candidate, self.id)
+
+    async def stop(self) -> None:
+        """Bye: recognise what is left, send the last results, then close everything.
+
+        Only catching up on queued audio is bounded by ``stop_timeout``; the goodbye
+        (closing insights, relay and console goodbyes, data-channel drain) has its own
+        bounds and is shielded, so a timeout or a cancelled caller can never leave a relay
+        connection or a console socket open.
+        """
+        if self._stopping:
+            await self._closed.wait()
+            return
+        self._stopping = True
+        try:
+            await self._finish_audio()
+            if self.member is not None:
+                await asyncio.shield(self.member.leave())
+            if self._sink is not None:
+                await self._sink.drain(timeout=2.0)
+        finally:
+            await self._teardown()
+
+    async def close(self) -> None:
+        await self.stop()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    # -- aiortc callbacks ---------------------------------------------------------------
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if self._stopping:
+            return
+        if track.kind == "audio" and self._reader is None:
+            self._reader = self._spawn(self._read_audio(track))
+        else:
+            # Extra tracks are answered inactive, so this only covers a misbehaving peer.
+            self._spawn(peer.discard(track))
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        if channel.label == peer.DATA_CHANNEL_LABEL and self._sink is not None:
+            self._sink.attach(channel)
+        else:
+            log.info("session %s: ignoring data channel %r", self.id, channel.label)
+
+    async def _on_connection_state(self) -> None:
+        pc = self.pc
+        if pc is None:
+            return
+        state = pc.connectionState
+        log.info("session %s: peer connection %s", self.id, state)
+        if state == "connected" and self.connected_at is None:
+            self.connected_at = time.monotonic()
+        if state in ("failed", "closed") and not self._stopping:
+            code = "ice_failed" if state == "failed" else "peer_closed"
+            await self._notify(protocol.error(code, f"the peer connection {state}"))
+            self._spawn(self.stop())
+
+    # -- media ----------------------------------------------------------------------------
+
+    async def _read_audio(self, track: MediaStreamTrack) -> None:
+        assert self.stream is not None
+        try:
+            while True:
+                frame = await track.recv()
+                try:
+                    chunks = self._frames.push(frame)  # type: ignore[arg-type]
+                except Exception:
+                    # One undecodable frame must not end the call: skip it.
+                    self.conversion_failures += 1
+                    if self.conversion_failures % 100 == 1:
+                        log.exception("session %s: audio conversion failed", self.id)
+                    continue
+                for chunk in chunks:
+                    self.stream.push(chunk)
+        except MediaStreamError:
+            log.info("session %s: audio track ended", self.id)
+
+    async def _finish_audio(self) -> None:
+        """Stop reading, hand over the resampler's tail, recognise everything received."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        stream = self.stream
+        if stream is None or stream.started_at is None:
+            return
+        try:
+            for chunk in self._frames.close():
+                stream.push(chunk)
+        except Exception:
+            log.exception("session %s: audio flush failed", self.id)
+        await stream.finish(self._settings.stop_timeout)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _validate_config(self, config: Mapping[str, Any]) -> tuple[StartConfig,
+                                                                    InsightsBuilder | None]:
+        provider = self._services.insights
+        try:
+            start = parse_start_config(config)
+            build = provider.prepare(start) if provider is not None else None
+            check_language(start, self._settings.language)
+        except UnsupportedLanguage as exc:
+            raise SessionError("unsupported_language", str(exc), retryable=True) from None
+        except ValueError as exc:  # ConfigError, and insights config errors naming a field
+            raise SessionError("invalid_config", str(exc), retryable=True) from None
+        return start, build
+
+    def _check_alive(self) -> None:
+        """Stop a negotiation that a shutdown or a vanished peer overtook."""
+        if self._stopping:
+            raise SessionError("session_closed", "this session has ended", fatal=True)
+
+    async def _connect_watchdog(self) -> None:
+        await asyncio.sleep(self._settings.connect_timeout)
+        if self.connected_at is None and not self._stopping:
+            await self._notify(protocol.error(
+                "connect_timeout",
+                f"no media connection within {self._settings.connect_timeout:.0f} s "
+                "(ICE could not connect: check STUN/TURN settings and firewalls)"))
+            self._spawn(self.stop())
+
+    async def _teardown(self) -> None:
+        self._stopping = True
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        if self.pc is not None:
+            await self.pc.close()
+        if self.member is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.member.leave())
+        if self._sink is not None and self.member is not None:
+            self._services.bus.detach(self.member.conversation.id, self._sink)
+            await self._sink.close()
+        if self.stream is not None:
+            await self.stream.close()
+        self._ticket.release()
+        if not self._closed.is_set():
+            self._closed.set()
+            self._on_closed(self)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        if self._stopping:
+            task.cancel()  # nothing new starts once the session is ending
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("session %s: task failed", self.id, exc_info=task.exception())
