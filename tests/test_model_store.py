@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.model_store import (
+from gateway.model import (
     DEFAULT_MODEL,
     ModelSpec,
     ModelUnavailableError,

@@ -22,16 +22,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .coturn import (
-    CoturnConfig,
-    dev_config,
-    render_config,
-    run_foreground,
-    turnserver_binary,
-)
+from .coturn import run_foreground
+from .coturn_binary import turnserver_binary
+from .coturn_config import CoturnConfig, dev_config, render_config
 from .credentials import rest_credential
+from .diagnosis import TurnCheckError
 from .ice import DEFAULT_TURN_TTL, ENV_TURN_SECRET
-from .probe import TurnCheckError, check_turn
+from .probe import check_turn
 
 
 def _secret(args: argparse.Namespace, required: bool = True) -> str | None:

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from turn.coturn import CoturnProcess, turnserver_binary
+from turn.coturn import CoturnProcess
+from turn.coturn_binary import turnserver_binary
 from turn.ice import IceSettings
 
 TURN_SECRET = "loopback-test-secret"

@@ -10,17 +10,13 @@ import time
 
 import pytest
 
-from turn.coturn import (
-    CoturnConfig,
-    CoturnProcess,
-    dev_config,
-    render_config,
-    turnserver_binary,
-)
+from turn.coturn import CoturnProcess
+from turn.coturn_binary import turnserver_binary
+from turn.coturn_config import CoturnConfig, dev_config, render_config
 from turn.credentials import rest_credential
+from turn.diagnosis import TurnCheckError
 from turn.ice import IceSettings, candidate_types, gateway_rtc_configuration
 from turn.probe import (
-    TurnCheckError,
     check_ice_servers,
     check_stun,
     check_turn,

@@ -29,8 +29,9 @@ from tests.support.wer import WerStats
 from tests.turn.conftest import TURN_SECRET
 from turn.coturn import CoturnProcess, free_port
 from turn.credentials import parse_rest_username, rest_credential
+from turn.diagnosis import TurnCheckError
 from turn.ice import candidate_types
-from turn.probe import TurnCheckError, check_turn
+from turn.probe import check_turn
 
 pytestmark = pytest.mark.slow
 
