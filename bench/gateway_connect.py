@@ -37,7 +37,7 @@ from aiohttp import web  # noqa: E402
 from bench.turn_connect import summarize  # noqa: E402
 from gateway.app import create_app  # noqa: E402
 from gateway.config import GatewayConfig  # noqa: E402
-from gateway.model_store import resolve_model  # noqa: E402
+from gateway.model import resolve_model  # noqa: E402
 from tests.rtc_client import GatewayClient, WavTrack  # noqa: E402
 from turn.coturn import CoturnProcess  # noqa: E402
 

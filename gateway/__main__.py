@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .app import create_app
 from .config import GatewayConfig, parse_config
-from .model_store import DEFAULT_MODEL, ModelUnavailableError, resolve_model
+from .model import DEFAULT_MODEL, ModelUnavailableError, resolve_model
 from .transports.webrtc.ice import IceProvider
 
 log = logging.getLogger("gateway")

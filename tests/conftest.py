@@ -20,7 +20,7 @@ from gateway.config import GatewayConfig, SessionSettings
 from gateway.conversation.directory import LocalDirectory
 from gateway.http.keys import BUS_KEY, DIRECTORY_KEY, SUBSCRIPTIONS_KEY, WEBRTC_KEY
 from gateway.http.subscriptions import Subscriptions
-from gateway.model_store import resolve_model
+from gateway.model import resolve_model
 from gateway.outputs.bus import LocalBus
 from gateway.transports.webrtc.session import WebRtcSession
 from gateway.transports.webrtc.transport import WebRtcTransport
