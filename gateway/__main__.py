@@ -15,6 +15,7 @@ from aiohttp import web
 
 from .app import create_app
 from .config import GatewayConfig, parse_config
+from .logs import setup_logging
 from .model import DEFAULT_MODEL, ModelUnavailableError, resolve_model
 from .transports.webrtc.ice import IceProvider
 
@@ -59,10 +60,7 @@ async def serve(config: GatewayConfig, model_path: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(config.log_level)
     try:
         IceProvider.from_config(config)  # bad STUN/TURN flags fail before the model download
     except ValueError as exc:
