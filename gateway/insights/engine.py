@@ -155,10 +155,10 @@ class InsightsEngine:
         due_value: str | None = None
         lowered = content.lower()
         if result.label != "question":
-            now = local_now(self._start, phrase.end, self._config.timezone_offset_minutes)
+            now = local_now(self._start, phrase.end, self._config.utc_offset_minutes)
             due = find_due(lowered[:MAX_DUE_SEARCH_CHARS], now)
             if due is not None:
-                due_value = due_by_value(due.day, self._config.timezone_offset_minutes)
+                due_value = due_by_value(due.day, self._config.utc_offset_minutes)
                 tags.append(
                     shapes.date_tag(
                         content[due.offset : due.offset + len(due.text)],

@@ -52,7 +52,7 @@ def test_empty_vocabulary_is_accepted_and_kept_empty() -> None:
         ({"insightTypes": [3]}, "insightTypes[0]"),
         ({"config": []}, "config"),
         ({"config": {"confidenceThreshold": "high"}}, "config.confidenceThreshold"),
-        ({"config": {"confidenceThreshold": 0.2}}, "config.confidenceThreshold"),
+        ({"config": {"confidenceThreshold": -0.1}}, "config.confidenceThreshold"),
         ({"config": {"confidenceThreshold": 1.5}}, "config.confidenceThreshold"),
         ({"config": {"confidenceThreshold": True}}, "config.confidenceThreshold"),
         ({"config": {"timezoneOffset": "PST"}}, "config.timezoneOffset"),

@@ -31,9 +31,10 @@ def test_question_insight_shape() -> None:
     assert result.content == "What do you think about the new pricing model?"
     insight = only_insight(result)
     assert set(insight) == {
-        "id", "type", "payload", "confidence", "from", "messageReference", "hints", "tags",
-        "dismissed",
+        "id", "type", "text", "payload", "confidence", "from", "messageReference", "hints",
+        "tags", "dismissed",
     }  # fmt: skip
+    assert insight["text"] == result.content  # Symbl's reference: the insight's sentence
     assert insight["type"] == "question"
     assert insight["payload"] == {"content": result.content, "contentType": "text/plain"}
     assert insight["from"] == {"userId": "sam@example.com", "name": "Sam Lee"}
@@ -43,7 +44,8 @@ def test_question_insight_shape() -> None:
 
 
 def test_action_item_with_listener_assignee_and_due_date_in_client_timezone() -> None:
-    e = InsightsEngine(InsightsConfig(timezone_offset_minutes=-480), START)  # 09:00 Pacific
+    # Symbl's sign: minutes behind UTC, as getTimezoneOffset() (480 is UTC-08:00).
+    e = InsightsEngine(InsightsConfig(timezone_offset_minutes=480), START)  # 09:00 Pacific
     e.feed(phrase("hi sam", ALEX, pid="m0"))
     result = e.feed(phrase("can you send me the contract by friday", SAM, 2.0, pid="m1"))
     insight = only_insight(result)
