@@ -193,3 +193,41 @@ def test_engines_do_not_share_state() -> None:
 def test_naive_start_is_rejected() -> None:
     with pytest.raises(ValueError):
         InsightsEngine(InsightsConfig(), datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("timezone_offset", "due_by"),
+    [
+        (480, "2026-11-20T00:00:00-08:00"),  # Symbl's example value: US Pacific
+        (-60, "2026-11-20T00:00:00+01:00"),  # CET: getTimezoneOffset() is -60
+        (-540, "2026-11-20T00:00:00+09:00"),  # Tokyo
+    ],
+)
+def test_due_dates_follow_symbls_timezone_sign(timezone_offset: int, due_by: str) -> None:
+    e = InsightsEngine(InsightsConfig(timezone_offset_minutes=timezone_offset), START)
+    insight = only_insight(e.feed(phrase("i'll send the contract by friday", ALEX)))
+    assert insight["dueBy"] == {"value": due_by}
+
+
+def test_tomorrow_is_resolved_in_the_clients_day() -> None:
+    # 17:00 UTC on Wednesday is already 02:00 Thursday in Tokyo (getTimezoneOffset -540).
+    tokyo = InsightsEngine(InsightsConfig(timezone_offset_minutes=-540), START)
+    insight = only_insight(tokyo.feed(phrase("i'll call the customer tomorrow", ALEX)))
+    assert insight["dueBy"] == {"value": "2026-11-20T00:00:00+09:00"}
+
+
+def test_symbl_defaults_send_no_insights() -> None:
+    from gateway.insights import SYMBL_DEFAULTS, parse_insights_config
+
+    e = InsightsEngine(parse_insights_config({}, defaults=SYMBL_DEFAULTS), START)
+    result = e.feed(phrase("can you send me the contract by friday"))
+    assert of_type(result, "insight_response") == []
+    assert result.content == "Can you send me the contract by Friday?"
+
+
+def test_every_insight_carries_its_text() -> None:
+    e = engine()
+    for text in ("i'll update the roadmap", "let's sync again next week", "is that ready"):
+        insight = only_insight(e.feed(phrase(text)))
+        assert insight["text"] == insight["payload"]["content"]
+        assert insight["text"][0].isupper() and insight["text"][-1] in ".?"
