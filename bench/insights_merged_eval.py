@@ -92,20 +92,32 @@ def run_baseline(ref: str) -> dict[str, Any] | None:
     return result
 
 
+def _median_p95(timings: list[float]) -> tuple[float, float]:
+    timings = sorted(timings)
+    return round(statistics.median(timings), 3), round(timings[int(0.95 * (len(timings) - 1))], 3)
+
+
 def segmentation_cost() -> dict[str, float]:
-    """Cost of cutting, classifying and punctuating alone, per merged phrase."""
+    """Cost of cutting, classifying and punctuating alone per merged final, and of
+    punctuating the same text as a partial (which runs on the event loop)."""
     punctuator = Punctuator()
     phrases = [m.phrase for name in SETS
                for m in build(load_labelled(DATA / name), TIMINGS["paused"])]  # fmt: skip
-    timings = []
+    finals, partials = [], []
     for phrase in phrases:
         began = time.perf_counter()
         segment(phrase, punctuator)
-        timings.append((time.perf_counter() - began) * 1000.0)
-    timings.sort()
+        finals.append((time.perf_counter() - began) * 1000.0)
+        began = time.perf_counter()
+        punctuator.punctuate(phrase.text, final=False)
+        partials.append((time.perf_counter() - began) * 1000.0)
+    final_median, final_p95 = _median_p95(finals)
+    partial_median, partial_p95 = _median_p95(partials)
     return {
-        "median_ms": round(statistics.median(timings), 3),
-        "p95_ms": round(timings[int(0.95 * (len(timings) - 1))], 3),
+        "median_ms": final_median,
+        "p95_ms": final_p95,
+        "partial_median_ms": partial_median,
+        "partial_p95_ms": partial_p95,
         "words_per_phrase": round(statistics.mean(len(p.text.split()) for p in phrases), 1),
     }
 
@@ -128,10 +140,10 @@ def main() -> int:
         for timing in TIMINGS:
             now = after[name][timing]
             then = before[name][timing] if before else None
-            cost = f"{now['per_phrase_ms']['median']:.2f} ms"
+            feed = f"{now['per_phrase_ms']['median']:.2f} ms"
             if then:
-                cost += f", before {then['per_phrase_ms']['median']:.2f} ms"
-            print(f"-- {timing} ({now['phrases']} phrases; per-phrase feed median {cost})")
+                feed += f", before {then['per_phrase_ms']['median']:.2f} ms"
+            print(f"-- {timing} ({now['phrases']} phrases; per-phrase feed median {feed})")
             for label, score in now["aligned"].items():
                 old = f"before {_pr(then['aligned'][label])}  " if then else ""
                 loose_old = f"{_pr(then['per_phrase'][label])} -> " if then else ""
@@ -145,7 +157,9 @@ def main() -> int:
     cost = segmentation_cost()
     print(
         f"\nsegmentation alone (cut + classify + punctuate): median {cost['median_ms']} ms, "
-        f"p95 {cost['p95_ms']} ms per phrase of {cost['words_per_phrase']} words on average"
+        f"p95 {cost['p95_ms']} ms per phrase of {cost['words_per_phrase']} words on average; "
+        f"the same text as a partial: median {cost['partial_median_ms']} ms, "
+        f"p95 {cost['partial_p95_ms']} ms"
     )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(

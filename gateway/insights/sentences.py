@@ -122,6 +122,7 @@ _LEAD_FILLERS: frozenset[str] = frozenset(
 )
 _CONTRACTED: tuple[str, ...] = ("'s", "'re", "'ll", "'m", "'d", "'ve")
 _LONGEST_TAG = 4
+_TAG_STARTS: frozenset[str] = frozenset(tag.split()[0] for tag in TRAILING_TAGS)
 _AUX: frozenset[str] = frozenset(AUXILIARIES)
 _SUBJECTS: frozenset[str] = frozenset(SUBJECT_STARTS)
 # fmt: on
@@ -176,6 +177,8 @@ def _weak_cue(words: Sequence[str], i: int) -> bool:
 def _is_tag(words: Sequence[str], gaps: Sequence[float] | None, i: int) -> bool:
     """Whether a tag starts at ``i`` and ends the turn or is followed by a pause."""
     n = len(words)
+    if words[i] not in _TAG_STARTS:
+        return False
     for length in range(1, min(_LONGEST_TAG, n - i) + 1):
         end = i + length
         if " ".join(words[i:end]) not in TRAILING_TAGS:
@@ -237,7 +240,7 @@ def split_words(
     start = 0
     checks = 0
     for i in range(MIN_WORDS, n - MIN_WORDS + 1):
-        if i - start < MIN_WORDS or words[i] in NO_START or _is_tag(words, gaps, i):
+        if i - start < MIN_WORDS or words[i] in NO_START:
             continue
         end = _end_kind(words, start, i)
         if end == "hard":
@@ -257,7 +260,7 @@ def split_words(
                 cut = rule_check(" ".join(words[i : i + CUE_WINDOW_WORDS]))
         elif end == "ok" and i - start >= MIN_WORDS_UNPAUSED and n - i >= MIN_WORDS_UNPAUSED:
             cut = _strong_cue(words, i)
-        if cut:
+        if cut and not _is_tag(words, gaps, i):
             cuts.append(i)
             start = i
     bounds = [0, *cuts, n]
