@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from .patterns import AUXILIARIES, SUBJECT_STARTS, WH_WORDS
 
 # A gap this long between two words is a sentence break wherever the words allow one.
+# 0.3 s found a few more breaks between sentences but also cut where speakers hesitate
+# (measured: bench/insights_merged_eval.py, "paused" against "hesitant").
 PAUSE_SECONDS = 0.45
 # A shorter gap is a break when the next words open a clause (a cue).
 CUE_PAUSE_SECONDS = 0.15
