@@ -1,5 +1,6 @@
-"""Insights benchmark: precision/recall per insight type, per-phrase cost, and a
-comparison of keyphrase extractors for topics.
+"""Insights benchmark: precision/recall per insight type, per-phrase cost, the same on
+long phrases that merge 2-4 utterances (sentence splitting; the before/after comparison
+is bench/insights_merged_eval.py), and a comparison of keyphrase extractors for topics.
 
     python bench/insights_eval.py [--json bench/results/insights_eval.json]
 
@@ -24,6 +25,12 @@ sys.path.insert(0, str(ROOT))
 import yake  # noqa: E402
 
 from gateway.insights.evaluation import evaluate, load  # noqa: E402
+from gateway.insights.merged_evaluation import (  # noqa: E402
+    TIMINGS,
+    build,
+    evaluate_merged,
+    load_labelled,
+)
 from gateway.insights.textnorm import stem  # noqa: E402
 from gateway.insights.topics import TopicTracker  # noqa: E402
 
@@ -180,6 +187,24 @@ def main() -> int:
         ok = ok and ms["median"] < 5
         for err in summary["errors"]:
             print(f"  miss {err['id']}: {err['label']} -> {err['predicted']}: {err['text']}")
+    for name in ("insights_eval.jsonl", "insights_heldout.jsonl"):
+        merged = evaluate_merged(build(load_labelled(DATA / name), TIMINGS["paused"]))
+        output[f"merged:{name}"] = merged
+        print(f"\n== {name} merged 2-4 per phrase, 0.2-0.4 s between sentences")
+        for t, s in merged["aligned"].items():
+            target = TARGETS.get(t)
+            met = target is None or (s["precision"] >= target[0] and s["recall"] >= target[1])
+            ok = ok and met
+            print(
+                f"{t:12} precision {s['precision']:.3f}  recall {s['recall']:.3f}  "
+                f"(each insight matched to its own sentence){'' if met else ' MISSED'}"
+            )
+        ms = merged["per_phrase_ms"]
+        print(
+            f"sentence boundaries P {merged['boundaries']['precision']:.3f} "
+            f"R {merged['boundaries']['recall']:.3f}; per merged phrase: median "
+            f"{ms['median']:.3f} ms  p95 {ms['p95']:.3f} ms (n={merged['phrases']})"
+        )
     print("\n== keyphrase extractors (tests/data/topics_eval.jsonl)")
     comparison = compare_extractors()
     output["keyphrase_extractors"] = comparison

@@ -5,7 +5,10 @@ See docs/insights.md for the messages and how quality is measured.
 """
 
 from .config import (
+    ACCEPTED_INSIGHT_TYPES,
+    GATEWAY_DEFAULTS,
     INSIGHT_TYPES,
+    SYMBL_DEFAULTS,
     InsightsConfig,
     InsightsConfigError,
     Tracker,
@@ -14,7 +17,10 @@ from .config import (
 from .engine import Analysis, InsightsEngine
 
 __all__ = [
+    "ACCEPTED_INSIGHT_TYPES",
+    "GATEWAY_DEFAULTS",
     "INSIGHT_TYPES",
+    "SYMBL_DEFAULTS",
     "Analysis",
     "InsightsConfig",
     "InsightsConfigError",

@@ -10,12 +10,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# The insight types the engine produces.
 INSIGHT_TYPES: tuple[str, ...] = ("question", "action_item", "follow_up")
+# Every type Symbl's docs list for ``insightTypes`` (its PII-redaction example also asks
+# for "topic"). "topic" is accepted and changes nothing: topics are always sent, as Symbl
+# sent them whatever insightTypes said (its live-topics example asks only for
+# action_item and question and still gets onTopicResponse).
+ACCEPTED_INSIGHT_TYPES: tuple[str, ...] = (*INSIGHT_TYPES, "topic")
 
-# Symbl accepted thresholds in this range; below 0.5 its insights were mostly noise.
-MIN_CONFIDENCE_THRESHOLD = 0.5
+# Symbl documented 0.0-1.0 (streaming "Configuration" page) and >=0.5-1.0 (API reference)
+# and used 0.1 in an example; accept the union. Our confidences start at 0.65, so any
+# threshold up to that lets every insight through.
+MIN_CONFIDENCE_THRESHOLD = 0.0
 MAX_CONFIDENCE_THRESHOLD = 1.0
-# Real offsets run from UTC-12:00 to UTC+14:00.
+# Real offsets run from UTC-12:00 to UTC+14:00 (getTimezoneOffset() 720 to -840).
 MAX_TIMEZONE_OFFSET_MINUTES = 14 * 60
 MAX_TRACKERS = 500
 MAX_VOCABULARY = 500
@@ -42,10 +50,26 @@ class Tracker:
 class InsightsConfig:
     insight_types: frozenset[str] = field(default_factory=lambda: frozenset(INSIGHT_TYPES))
     confidence_threshold: float = 0.5
-    # Minutes EAST of UTC (CET is 60, US Pacific is -480): the negation of JS
-    # Date.getTimezoneOffset(). Due dates are resolved in this local time.
+    # Symbl's ``timezoneOffset`` as sent: minutes BEHIND UTC, i.e. JavaScript's
+    # Date.getTimezoneOffset() (US Pacific 480 in winter, CET -60). Symbl's examples pair
+    # 480 with due dates at -07:00/-08:00. Due dates are resolved in this local time.
     timezone_offset_minutes: int = 0
     trackers: tuple[Tracker, ...] = ()
+
+    @property
+    def utc_offset_minutes(self) -> int:
+        """The local time's offset from UTC, east positive (CET 60): what clocks need."""
+        return -self.timezone_offset_minutes
+
+
+# What the gateway's own page and WebRTC clients get when they leave a field out: every
+# insight type, because the page shows them all.
+GATEWAY_DEFAULTS = InsightsConfig()
+# Symbl's documented defaults, for its WebSocket API: "insightTypes ... If not provided,
+# no insights will be returned" and confidenceThreshold 0.5 (symbl-docs
+# docs/streamingapi/reference/reference.md, docs/streamingapi/overview/configuration.md).
+# Symbl documents no default timezoneOffset; UTC (0) is what an absent offset means here.
+SYMBL_DEFAULTS = InsightsConfig(insight_types=frozenset())
 
 
 def _is_int(value: Any) -> bool:
@@ -56,27 +80,29 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _parse_insight_types(raw: Any) -> frozenset[str]:
+def _parse_insight_types(raw: Any, default: frozenset[str]) -> frozenset[str]:
     if raw is None:
-        return frozenset(INSIGHT_TYPES)
+        return default
     if isinstance(raw, str) or not isinstance(raw, Sequence):
         raise InsightsConfigError("insightTypes", "must be a list of insight type names")
     types: set[str] = set()
     for i, item in enumerate(raw):
         if not isinstance(item, str):
             raise InsightsConfigError(f"insightTypes[{i}]", "must be a string")
-        if item not in INSIGHT_TYPES:
+        if item not in ACCEPTED_INSIGHT_TYPES:
             raise InsightsConfigError(
                 f"insightTypes[{i}]",
-                f"unknown insight type {item!r}; expected one of {', '.join(INSIGHT_TYPES)}",
+                f"unknown insight type {item!r}; expected one of "
+                f"{', '.join(ACCEPTED_INSIGHT_TYPES)}",
             )
-        types.add(item)
+        if item in INSIGHT_TYPES:
+            types.add(item)
     return frozenset(types)
 
 
-def _parse_threshold(raw: Any) -> float:
+def _parse_threshold(raw: Any, default: float) -> float:
     if raw is None:
-        return 0.5
+        return default
     if not _is_number(raw):
         raise InsightsConfigError("config.confidenceThreshold", "must be a number")
     value = float(raw)
@@ -89,12 +115,16 @@ def _parse_threshold(raw: Any) -> float:
     return value
 
 
-def _parse_timezone_offset(raw: Any) -> int:
+def _parse_timezone_offset(raw: Any, default: int) -> int:
     if raw is None:
-        return 0
-    if not _is_int(raw):
+        return default
+    # 480.0 is 480 to a JavaScript client (JSON has one number type), so integral floats
+    # from Python clients are accepted; 5.5 is not a whole number of minutes.
+    if not (_is_int(raw) or (isinstance(raw, float) and raw.is_integer())):
         raise InsightsConfigError(
-            "config.timezoneOffset", "must be an integer number of minutes east of UTC"
+            "config.timezoneOffset",
+            "must be an integer number of minutes behind UTC "
+            "(JavaScript's new Date().getTimezoneOffset(), e.g. 480 for UTC-08:00)",
         )
     if abs(raw) > MAX_TIMEZONE_OFFSET_MINUTES:
         raise InsightsConfigError(
@@ -128,9 +158,9 @@ def _parse_tracker(index: int, raw: Any) -> Tracker:
     return Tracker(name=name.strip(), vocabulary=tuple(phrases))
 
 
-def _parse_trackers(raw: Any) -> tuple[Tracker, ...]:
+def _parse_trackers(raw: Any, default: tuple[Tracker, ...]) -> tuple[Tracker, ...]:
     if raw is None:
-        return ()
+        return default
     if isinstance(raw, str) or not isinstance(raw, Sequence):
         raise InsightsConfigError("trackers", "must be a list of {name, vocabulary} objects")
     if len(raw) > MAX_TRACKERS:
@@ -138,8 +168,15 @@ def _parse_trackers(raw: Any) -> tuple[Tracker, ...]:
     return tuple(_parse_tracker(i, item) for i, item in enumerate(raw))
 
 
-def parse_insights_config(start: Mapping[str, Any]) -> InsightsConfig:
-    """Read the insight-related parts of a Symbl-style start_request; ignore the rest."""
+def parse_insights_config(
+    start: Mapping[str, Any], defaults: InsightsConfig = GATEWAY_DEFAULTS
+) -> InsightsConfig:
+    """Read the insight-related parts of a Symbl-style start_request; ignore the rest.
+
+    A field that is absent (or null) takes its value from ``defaults``: the gateway's own
+    page relies on ``GATEWAY_DEFAULTS`` (every type), the Symbl-compatible WebSocket API
+    passes ``SYMBL_DEFAULTS`` so a body Symbl answered without insights still gets none.
+    """
     if not isinstance(start, Mapping):
         raise InsightsConfigError("$", "start config must be a JSON object")
     config = start.get("config")
@@ -148,8 +185,12 @@ def parse_insights_config(start: Mapping[str, Any]) -> InsightsConfig:
     if not isinstance(config, Mapping):
         raise InsightsConfigError("config", "must be an object")
     return InsightsConfig(
-        insight_types=_parse_insight_types(start.get("insightTypes")),
-        confidence_threshold=_parse_threshold(config.get("confidenceThreshold")),
-        timezone_offset_minutes=_parse_timezone_offset(config.get("timezoneOffset")),
-        trackers=_parse_trackers(start.get("trackers")),
+        insight_types=_parse_insight_types(start.get("insightTypes"), defaults.insight_types),
+        confidence_threshold=_parse_threshold(
+            config.get("confidenceThreshold"), defaults.confidence_threshold
+        ),
+        timezone_offset_minutes=_parse_timezone_offset(
+            config.get("timezoneOffset"), defaults.timezone_offset_minutes
+        ),
+        trackers=_parse_trackers(start.get("trackers"), defaults.trackers),
     )

@@ -157,9 +157,13 @@ class DuePhrase:
     day: date  # resolved local date
 
 
-def local_now(conversation_start: datetime, seconds: float, offset_minutes: int) -> datetime:
-    """The client's local wall-clock time ``seconds`` into the conversation."""
-    tz = timezone(timedelta(minutes=offset_minutes))
+def local_now(conversation_start: datetime, seconds: float, utc_offset_minutes: int) -> datetime:
+    """The client's local wall-clock time ``seconds`` into the conversation.
+
+    ``utc_offset_minutes`` is east positive (Tokyo 540), the negation of Symbl's
+    ``timezoneOffset``; ``InsightsConfig.utc_offset_minutes`` converts.
+    """
+    tz = timezone(timedelta(minutes=utc_offset_minutes))
     return (conversation_start + timedelta(seconds=max(0.0, seconds))).astimezone(tz)
 
 
@@ -181,7 +185,8 @@ def find_due(text: str, now_local: datetime) -> DuePhrase | None:
     return DuePhrase(text=m.group(0), offset=m.start(), day=day)
 
 
-def due_by_value(day: date, offset_minutes: int) -> str:
-    """Symbl's ``dueBy.value``: local midnight of the due day with the client's offset."""
-    tz = timezone(timedelta(minutes=offset_minutes))
+def due_by_value(day: date, utc_offset_minutes: int) -> str:
+    """Symbl's ``dueBy.value``: local midnight of the due day with the client's offset
+    (east positive, as in ISO 8601: -420 gives ``-07:00``)."""
+    tz = timezone(timedelta(minutes=utc_offset_minutes))
     return datetime(day.year, day.month, day.day, tzinfo=tz).isoformat()

@@ -3,6 +3,9 @@
 It sits behind the recognizer on a worker thread, so it must never raise or stall the
 media path: every stage is guarded separately (a failing stage costs only its own
 results for that phrase) and every stage's cost is bounded by capping the text it sees.
+
+A phrase is read as sentences (``segment.py``): one recognizer final often holds several,
+and each sentence may raise its own insight, whose content and ``text`` is that sentence.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from gateway.protocols.symbl import insights as shapes
 from gateway.transcript import Phrase, Speaker
 
 from .analytics import ConversationAnalytics
-from .classify import Classification, classify
+from .classify import Classification
 from .config import InsightsConfig
 from .dates import due_by_value, find_due, local_now
 from .punctuation import Punctuator
+from .segment import Sentence, segment
 from .sentiment import sentiment
 from .topics import TopicTracker
 from .trackers import TrackerMatcher
@@ -37,11 +41,16 @@ NEUTRAL_SENTIMENT: dict[str, Any] = {"polarity": {"score": 0.0}, "suggested": "n
 
 @dataclass
 class Analysis:
-    """What one final phrase yields: its readable text, its sentiment, messages to send."""
+    """What one final phrase yields: its readable text, its sentiment, messages to send.
+
+    ``sentences`` are the phrase's sentences (each with its punctuated ``content``, word
+    range and times), for outputs that show or store a turn sentence by sentence.
+    """
 
     content: str
     sentiment: dict[str, Any]
     messages: list[dict[str, Any]] = field(default_factory=list)
+    sentences: list[Sentence] = field(default_factory=list)
 
 
 class InsightsEngine:
@@ -112,17 +121,23 @@ class InsightsEngine:
         if phrase.speaker.name:
             self._guard("names", self._punctuator.add_name, phrase.speaker.name)
         member_id = self._member_id(phrase.speaker)
-        content = self.punctuate(text)
+        read = self._guard("punctuation", segment, phrase, self._punctuator)
+        content, sentences = read if read is not None else (text, [])
         analysis = Analysis(
             content=content,
             sentiment=self._guard("sentiment", sentiment, text) or NEUTRAL_SENTIMENT,
+            sentences=sentences,
         )
         if not text.strip():
             return analysis
-        insight = self._guard("insights", self._insight, phrase, content)
-        if insight:
-            analysis.messages.append(shapes.insight_response([insight]))
-        trackers = self._guard("trackers", self._tracker_message, phrase, content, insight)
+        insights: dict[int, dict[str, Any]] = {}
+        for index, sentence in enumerate(sentences):
+            insight = self._guard("insights", self._insight, phrase, sentence)
+            if insight:
+                insights[index] = insight
+        if insights:
+            analysis.messages.append(shapes.insight_response(list(insights.values())))
+        trackers = self._guard("trackers", self._tracker_message, phrase, sentences, insights)
         if trackers:
             analysis.messages.append(trackers)
         self._guard("topics", self._topics.add, phrase.id, text)
@@ -146,19 +161,21 @@ class InsightsEngine:
             member_id = self._member_ids[speaker] = speaker.id or str(uuid.uuid4())
         return member_id
 
-    def _insight(self, phrase: Phrase, content: str) -> dict[str, Any] | None:
-        result = classify(phrase.text)
+    def _insight(self, phrase: Phrase, sentence: Sentence) -> dict[str, Any] | None:
+        result = sentence.classification
         if result.label is None or result.label not in self._config.insight_types:
             return None
+        content = sentence.content
         confidence = result.confidence
         tags: list[dict[str, Any]] = []
         due_value: str | None = None
         lowered = content.lower()
         if result.label != "question":
-            now = local_now(self._start, phrase.end, self._config.timezone_offset_minutes)
+            utc_offset = self._config.utc_offset_minutes
+            now = local_now(self._start, sentence.end, utc_offset)
             due = find_due(lowered[:MAX_DUE_SEARCH_CHARS], now)
             if due is not None:
-                due_value = due_by_value(due.day, self._config.timezone_offset_minutes)
+                due_value = due_by_value(due.day, utc_offset)
                 tags.append(
                     shapes.date_tag(
                         content[due.offset : due.offset + len(due.text)],
@@ -208,7 +225,10 @@ class InsightsEngine:
         return None
 
     def _tracker_message(
-        self, phrase: Phrase, content: str, insight: dict[str, Any] | None
+        self,
+        phrase: Phrase,
+        sentences: list[Sentence],
+        insights: dict[int, dict[str, Any]],
     ) -> dict[str, Any] | None:
         if not self._trackers:
             return None
@@ -216,18 +236,23 @@ class InsightsEngine:
         matches = self._trackers.match(words)
         if not matches:
             return None
-        # Content keeps the raw words one-for-one, so word indexes map to content offsets.
-        offsets: list[int] = []
-        position = 0
-        for word in content.split(" "):
-            offsets.append(position)
-            position += len(word) + 1
+        content = " ".join(s.content for s in sentences)
+        # Content keeps the raw words one-for-one, so a word index maps to a sentence and
+        # to a character offset inside it.
+        where: dict[int, tuple[int, int]] = {}  # word index -> (sentence index, offset)
+        for index, sentence in enumerate(sentences):
+            position = 0
+            for k, word in enumerate(sentence.content.split(" ")):
+                where[sentence.first_word + k] = (index, position)
+                position += len(word) + 1
         by_tracker: dict[str, list[dict[str, Any]]] = {}
         for match in matches:
-            offset = offsets[match.word_index] if match.word_index < len(offsets) else -1
+            index, inner = where.get(match.word_index, (-1, -1))
+            offset = sentences[index].offset + inner if index >= 0 else -1
             refs = [{"id": phrase.id, "text": content, "offset": offset}]
+            insight = insights.get(index)
             insight_refs = (
-                [{"id": insight["id"], "text": content, "offset": offset}] if insight else []
+                [{"id": insight["id"], "text": insight["text"], "offset": inner}] if insight else []
             )
             by_tracker.setdefault(match.tracker, []).append(
                 shapes.tracker_match(match.value, refs, insight_refs)

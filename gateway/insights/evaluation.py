@@ -103,7 +103,7 @@ def load(path: Path) -> list[Example]:
     return examples
 
 
-def _phrase(index: int, text: str, speaker: Speaker, start: float) -> Phrase:
+def eval_phrase(index: int, text: str, speaker: Speaker, start: float) -> Phrase:
     words = tuple(
         Word(w, start + i * WORD_SECONDS, start + (i + 1) * WORD_SECONDS - 0.05, 0.9)
         for i, w in enumerate(text.split())
@@ -127,11 +127,11 @@ def evaluate(examples: list[Example]) -> Report:
         InsightsConfig(trackers=EVAL_TRACKERS), datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
     )
     # The listener speaks first so "you" can resolve to them, as in a one-on-one call.
-    engine.feed(_phrase(0, "hello can everyone hear me", LISTENER, 0.0))
+    engine.feed(eval_phrase(0, "hello can everyone hear me", LISTENER, 0.0))
     report = Report(scores={t: TypeScore() for t in INSIGHT_TYPES}, timings_ms=[])
     clock = 3.0
     for i, example in enumerate(examples, start=1):
-        phrase = _phrase(i, example.text, SPEAKER, clock)
+        phrase = eval_phrase(i, example.text, SPEAKER, clock)
         clock = phrase.end + 0.8
         began = time.perf_counter()
         analysis = engine.feed(phrase)

@@ -3,6 +3,8 @@
 Vosk emits lowercase words with no punctuation. A punctuation model would be better but
 would have to be downloaded; these cheap rules cover what readers notice most and run on
 partial results too. The question mark comes from the same rules that find questions.
+Sentence boundaries inside a phrase come from ``sentences.py``: finals are cut by word
+timing in ``segment.py``; partial text has no timing, so only strong cue words cut it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterable
 
 from .classify import is_question
 from .dates import MONTHS, WEEKDAYS
+from .sentences import split_words
 
 # Words always written with capitals, keyed by their recognizer spelling.
 PROPER_WORDS: dict[str, str] = {
@@ -57,6 +60,20 @@ class Punctuator:
         return self._proper.get(word.lower(), word)
 
     def punctuate(self, raw_text: str, *, final: bool = True) -> str:
+        """Readable text; sentences found by cue words get their own case and end mark.
+
+        ``final=False`` (partials) leaves the last sentence open: no end mark yet.
+        """
+        tokens = _SPACES.sub(" ", raw_text).strip().rstrip(".?!,;: ").split()
+        spans = split_words(tokens) if len(tokens) > 1 else [(0, len(tokens))]
+        parts = [
+            self.sentence(" ".join(tokens[a:b]), final=final or k < len(spans) - 1, question=None)
+            for k, (a, b) in enumerate(spans)
+        ]
+        return " ".join(p for p in parts if p)
+
+    def sentence(self, raw_text: str, *, final: bool = True, question: bool | None) -> str:
+        """One sentence: ``question`` from the caller's classification, or worked out here."""
         text = _SPACES.sub(" ", raw_text).strip()
         if not text:
             return ""
@@ -66,7 +83,8 @@ class Punctuator:
         words = [self._case(w) for w in text.split(" ")]
         words[0] = words[0][:1].upper() + words[0][1:]
         text = " ".join(words)
-        question = len(text) <= _MAX_QUESTION_CHARS and is_question(text)
+        if question is None:
+            question = len(text) <= _MAX_QUESTION_CHARS and is_question(text)
         if len(text.split(" ", 2)) > 2:
             text = _INTERJECTION.sub(lambda m: f"{m.group(1)}, ", text, count=1)
             if question:

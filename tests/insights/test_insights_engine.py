@@ -31,9 +31,10 @@ def test_question_insight_shape() -> None:
     assert result.content == "What do you think about the new pricing model?"
     insight = only_insight(result)
     assert set(insight) == {
-        "id", "type", "payload", "confidence", "from", "messageReference", "hints", "tags",
-        "dismissed",
+        "id", "type", "text", "payload", "confidence", "from", "messageReference", "hints",
+        "tags", "dismissed",
     }  # fmt: skip
+    assert insight["text"] == result.content  # Symbl's reference: the insight's sentence
     assert insight["type"] == "question"
     assert insight["payload"] == {"content": result.content, "contentType": "text/plain"}
     assert insight["from"] == {"userId": "sam@example.com", "name": "Sam Lee"}
@@ -43,7 +44,8 @@ def test_question_insight_shape() -> None:
 
 
 def test_action_item_with_listener_assignee_and_due_date_in_client_timezone() -> None:
-    e = InsightsEngine(InsightsConfig(timezone_offset_minutes=-480), START)  # 09:00 Pacific
+    # Symbl's sign: minutes behind UTC, as getTimezoneOffset() (480 is UTC-08:00).
+    e = InsightsEngine(InsightsConfig(timezone_offset_minutes=480), START)  # 09:00 Pacific
     e.feed(phrase("hi sam", ALEX, pid="m0"))
     result = e.feed(phrase("can you send me the contract by friday", SAM, 2.0, pid="m1"))
     insight = only_insight(result)
@@ -191,3 +193,41 @@ def test_engines_do_not_share_state() -> None:
 def test_naive_start_is_rejected() -> None:
     with pytest.raises(ValueError):
         InsightsEngine(InsightsConfig(), datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("timezone_offset", "due_by"),
+    [
+        (480, "2026-11-20T00:00:00-08:00"),  # Symbl's example value: US Pacific
+        (-60, "2026-11-20T00:00:00+01:00"),  # CET: getTimezoneOffset() is -60
+        (-540, "2026-11-20T00:00:00+09:00"),  # Tokyo
+    ],
+)
+def test_due_dates_follow_symbls_timezone_sign(timezone_offset: int, due_by: str) -> None:
+    e = InsightsEngine(InsightsConfig(timezone_offset_minutes=timezone_offset), START)
+    insight = only_insight(e.feed(phrase("i'll send the contract by friday", ALEX)))
+    assert insight["dueBy"] == {"value": due_by}
+
+
+def test_tomorrow_is_resolved_in_the_clients_day() -> None:
+    # 17:00 UTC on Wednesday is already 02:00 Thursday in Tokyo (getTimezoneOffset -540).
+    tokyo = InsightsEngine(InsightsConfig(timezone_offset_minutes=-540), START)
+    insight = only_insight(tokyo.feed(phrase("i'll call the customer tomorrow", ALEX)))
+    assert insight["dueBy"] == {"value": "2026-11-20T00:00:00+09:00"}
+
+
+def test_symbl_defaults_send_no_insights() -> None:
+    from gateway.insights import SYMBL_DEFAULTS, parse_insights_config
+
+    e = InsightsEngine(parse_insights_config({}, defaults=SYMBL_DEFAULTS), START)
+    result = e.feed(phrase("can you send me the contract by friday"))
+    assert of_type(result, "insight_response") == []
+    assert result.content == "Can you send me the contract by Friday?"
+
+
+def test_every_insight_carries_its_text() -> None:
+    e = engine()
+    for text in ("i'll update the roadmap", "let's sync again next week", "is that ready"):
+        insight = only_insight(e.feed(phrase(text)))
+        assert insight["text"] == insight["payload"]["content"]
+        assert insight["text"][0].isupper() and insight["text"][-1] in ".?"

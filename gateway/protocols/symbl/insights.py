@@ -21,9 +21,12 @@ def insight(
     due_by: str | None = None,
     tags: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    # ``text`` sits beside ``type`` as in the insight_response example of Symbl's streaming
+    # API reference (and its SDK snippets print ``insight.text``); it repeats the content.
     body: dict[str, Any] = {
         "id": insight_id,
         "type": insight_type,
+        "text": content,
         "payload": {"content": content, "contentType": "text/plain"},
         "confidence": round(confidence, 3),
         "from": sender,
