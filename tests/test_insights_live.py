@@ -39,7 +39,7 @@ async def test_questions_action_items_topics_trackers_analytics(
     gw = await start_gateway(settings=SessionSettings(analytics_interval=2.0))
     config = {
         "speaker": {"userId": "ann@example.com", "name": "Ann"},
-        "config": {"timezoneOffset": 60},
+        "config": {"timezoneOffset": -60},
         "trackers": [{"name": "Contracts", "vocabulary": ["contracts"]},
                      {"name": "Empty", "vocabulary": []}],
     }

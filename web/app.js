@@ -544,7 +544,7 @@
       languageCode: "en-US",
       meetingTitle: document.title,
       insightTypes: ["question", "action_item", "follow_up"],
-      config: { confidenceThreshold: 0.5, timezoneOffset: -new Date().getTimezoneOffset() },
+      config: { confidenceThreshold: 0.5, timezoneOffset: new Date().getTimezoneOffset() },
       trackers: parseTrackers($("trackers").value),
     };
     const conversation = $("conversation-id").value.trim();
