@@ -1,0 +1,1 @@
+"""HTTP routes of the gateway (health, pages, ICE servers, subscribe, conversation API)."""
