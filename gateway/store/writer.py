@@ -46,15 +46,18 @@ def _many(connection: Connection, statement: Any, rows: Sequence[Row]) -> None:
 def write_batch(connection: Connection, batch: Batch) -> None:
     """Apply ``batch``; the caller owns the transaction."""
     _conversations_first(connection, batch)
-    seen = _insert(connection, participants)
-    _many(connection, seen.on_conflict_do_nothing(), batch.members_seen)
     joined = _insert(connection, participants)
     _many(connection, joined.on_conflict_do_update(
         index_elements=["conversation_id", "id"],
         set_={"user_id": func.coalesce(joined.excluded.user_id, participants.c.user_id),
               "name": func.coalesce(joined.excluded.name, participants.c.name),
               "joined_ms": func.coalesce(participants.c.joined_ms, joined.excluded.joined_ms),
-              "left_ms": None}), batch.members_joined)
+              "left_ms": None,
+              # members are listed in order of joining, even if heard of before
+              "seq": case((participants.c.seq < joined.excluded.seq, participants.c.seq),
+                          else_=joined.excluded.seq)}), batch.members_joined)
+    seen = _insert(connection, participants)
+    _many(connection, seen.on_conflict_do_nothing(), batch.members_seen)
     left = _insert(connection, participants)
     _many(connection, left.on_conflict_do_update(
         index_elements=["conversation_id", "id"],

@@ -108,8 +108,9 @@ def build_conversation(conversation_id: str, *, started: datetime, title: str | 
         speaker = speakers[who]
         phrase = _phrase(speaker, text, clock)
         half = " ".join(text.split()[: max(1, len(text.split()) // 2)])
-        out.publish(recognition_result(transcript=half, punctuated=engine.punctuate(half, final=False),
-                                       is_final=False, speaker=speaker),
+        partial = engine.punctuate(half, final=False)
+        out.publish(recognition_result(transcript=half, punctuated=partial, is_final=False,
+                                       speaker=speaker),
                     phrase.start + 0.5, origin=speaker.id, audience="participant")
         analysis = engine.feed(phrase)
         out.publish(recognition_result(transcript=text, punctuated=analysis.content, is_final=True,
