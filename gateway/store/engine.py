@@ -19,6 +19,8 @@ SQLite specifics, applied to every connection:
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -30,12 +32,21 @@ def make_engine(config: StoreConfig) -> Engine:
     url = sqlalchemy_url(config.database)
     pool_size = config.read_threads + 1  # the readers and the one writer
     if url.get_backend_name() == "sqlite":
+        _create_private_file(Path(str(url.database)))
         engine = create_engine(
             url, pool_size=pool_size, max_overflow=0,
             connect_args={"timeout": config.busy_timeout, "check_same_thread": False})
         _sqlite_setup(engine, config)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (transcripts are personal data);
+    SQLite gives its -wal and -shm files the same permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _sqlite_setup(engine: Engine, config: StoreConfig) -> None:

@@ -130,7 +130,7 @@ def build_batch(results: Iterable[Result]) -> Batch:
             _add(batch, result)
         except BadResult as exc:
             batch.rejected.append((result, str(exc)))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one odd body must not cost its batch
             batch.rejected.append((result, f"{type(exc).__name__}: {exc}"))
     return batch
 

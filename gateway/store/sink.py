@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -38,6 +37,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from gateway.outputs.result import Result
 
 from .config import StoreConfig
+from .queue import Command, Item, ResultQueue
 from .rows import build_batch
 from .writer import write_batch
 
@@ -47,15 +47,6 @@ WriteRunner = Callable[[Callable[[Connection], Any]], Awaitable[Any]]
 WARN_INTERVAL = 10.0
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 URGENT_TYPES = frozenset({"message_response"})
-
-
-@dataclass
-class _Command:
-    """A write that must be ordered with the results (delete, purge)."""
-
-    run: Callable[[Connection], Any]
-    future: asyncio.Future[Any]
-    suppress: str | None = None  # conversation whose later results are dropped (deleted)
 
 
 @dataclass
@@ -80,8 +71,7 @@ class StoreSink:
     def __init__(self, config: StoreConfig, run_write: WriteRunner) -> None:
         self._config = config
         self._run_write = run_write
-        self._queue: deque[Result | _Command] = deque()
-        self._results = 0            # Results (not commands) in the queue
+        self._queue = ResultQueue(config.queue_limit)
         self._wake = asyncio.Event()
         self._urgent = False
         self._closing = False
@@ -96,6 +86,11 @@ class StoreSink:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._writer(), name="store-sink")
 
+    @property
+    def pending(self) -> int:
+        """Results waiting for their commit (not counting the batch being committed)."""
+        return self._queue.results
+
     # -- the Sink interface ---------------------------------------------------------------
 
     def send(self, result: Result) -> None:
@@ -103,10 +98,12 @@ class StoreSink:
             if self._closing:
                 self._count_drop(result, "store closing")
                 return
-            if self._results >= self._config.queue_limit and not self._evict(result):
-                return
-            self._queue.append(result)
-            self._results += 1
+            dropped = self._queue.push(result)
+            if dropped is not None:
+                self._count_drop(dropped, "queue full")
+                if dropped is result:
+                    return
+                self._settle(1)
             self._received += 1
             self.stats.queued += 1
             if result.kind == "lifecycle" or result.body.get("type") in URGENT_TYPES:
@@ -137,9 +134,15 @@ class StoreSink:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for item in self._queue:
-            if isinstance(item, _Command) and not item.future.done():
+        left = self._queue.clear()
+        for item in left:
+            if isinstance(item, Command) and not item.future.done():
                 item.future.set_exception(RuntimeError("store closed"))
+        lost = sum(isinstance(i, Result) for i in left)
+        if lost:
+            self.stats.dropped += lost
+            log.warning("store: closed with %d results not committed (database too slow or "
+                        "down)", lost)
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -148,26 +151,12 @@ class StoreSink:
         if self._closing or self._task is None:
             raise RuntimeError("store closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Command(run, future, suppress))
+        self._queue.push_command(Command(run, future, suppress))
         self._urgent = True
         self._wake.set()
         return await future
 
     # -- internals --------------------------------------------------------------------------
-
-    def _evict(self, incoming: Result) -> bool:
-        """Make room for ``incoming``; False when it is the one dropped."""
-        for i, item in enumerate(self._queue):
-            if isinstance(item, Result) and item.kind != "lifecycle":
-                del self._queue[i]
-                self._results -= 1
-                self._settle(1)
-                self._count_drop(item, "queue full")
-                return True
-        if incoming.kind == "lifecycle":
-            return True  # never dropped; bounded by the number of sessions
-        self._count_drop(incoming, "queue full")
-        return False
 
     def _count_drop(self, result: Result, why: str) -> None:
         self.stats.dropped += 1
@@ -196,9 +185,10 @@ class StoreSink:
             try:
                 await self._commit(items)
                 attempt = 0
+            except asyncio.CancelledError:
+                raise
             except _Transient as exc:
-                self._queue.extendleft(reversed(items))
-                self._results += sum(isinstance(i, Result) for i in items)
+                self._queue.requeue(items)
                 delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
                 attempt += 1
                 self.stats.failed_commits += 1
@@ -206,13 +196,17 @@ class StoreSink:
                 self._warn("commit", f"store: commit failed, retrying in {delay}s: "
                                      f"{self.stats.last_error}")
                 await asyncio.sleep(delay)
+            except Exception:  # noqa: BLE001 - a bug must not stop the store
+                log.exception("store: a batch could not be written; its results are lost")
+                self.stats.rejected += sum(isinstance(i, Result) for i in items)
+                self._settle(sum(isinstance(i, Result) for i in items))
             if self._queue:
                 self._wake.set()
 
     async def _linger(self) -> None:
         deadline = time.monotonic() + self._config.flush_interval
         while (not self._urgent and not self._closing
-               and self._results < self._config.batch_limit):
+               and self._queue.results < self._config.batch_limit):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -222,42 +216,34 @@ class StoreSink:
         if self._urgent and not self._closing:
             await asyncio.sleep(self._config.final_linger)
 
-    def _take(self) -> list[Result | _Command]:
-        """Results up to the batch limit, or one command on its own."""
+    def _take(self) -> list[Item]:
         self._urgent = False
-        if isinstance(self._queue[0], _Command):
-            return [self._queue.popleft()]
-        items: list[Result | _Command] = []
-        while self._queue and isinstance(self._queue[0], Result) and \
-                len(items) < self._config.batch_limit:
-            items.append(self._queue.popleft())
-        self._results -= len(items)
+        items = self._queue.take(self._config.batch_limit)
         if self._queue:
             self._urgent = True  # more waiting: do not linger again
         return items
 
-    async def _commit(self, items: list[Result | _Command]) -> None:
+    async def _commit(self, items: list[Item]) -> None:
         first = items[0]
-        if isinstance(first, _Command):
+        if isinstance(first, Command):
             await self._run_command(first)
             return
         results = self._unsuppressed([i for i in items if isinstance(i, Result)])
         batch = build_batch(results)
-        for result, why in batch.rejected:
-            self._reject(result, why)
         try:
             await self._run_write(partial(write_batch, batch=batch))
-        except _Transient:
-            raise
-        except DBAPIError as exc:
-            if _is_transient(exc):
+        except Exception as exc:  # noqa: BLE001 - sorted out below; the writer must live on
+            if isinstance(exc, DBAPIError) and _is_transient(exc):
                 raise _Transient() from exc
-            await self._one_by_one(results, exc)
-            self._settle(len(items))
-            return
-        self.stats.commits += 1
-        self.stats.stored += batch.stored
-        self.stats.skipped += batch.skipped
+            # Refused for its data (a constraint, an unencodable value): find the culprits.
+            bad = {id(result) for result, _ in batch.rejected}
+            await self._one_by_one([r for r in results if id(r) not in bad], exc)
+        else:
+            self.stats.commits += 1
+            self.stats.stored += batch.stored
+            self.stats.skipped += batch.skipped
+        for result, why in batch.rejected:
+            self._reject(result, why)
         self._settle(len(items))
 
     def _unsuppressed(self, results: list[Result]) -> list[Result]:
@@ -280,17 +266,17 @@ class StoreSink:
 
     async def _one_by_one(self, results: list[Result], error: Exception) -> None:
         log.warning("store: a batch was refused (%s); retrying its results one by one",
-                    str(error).splitlines()[0][:200])
+                    str(error).splitlines()[0][:200] if str(error) else type(error).__name__)
         for result in results:
             batch = build_batch([result])
             try:
                 await self._run_write(partial(write_batch, batch=batch))
                 self.stats.stored += batch.stored
                 self.stats.skipped += batch.skipped
-            except DBAPIError as exc:
-                if _is_transient(exc):
+            except Exception as exc:  # noqa: BLE001 - counted and logged, never fatal
+                if isinstance(exc, DBAPIError) and _is_transient(exc):
                     raise _Transient() from exc
-                self._reject(result, str(exc).splitlines()[0][:200])
+                self._reject(result, (str(exc).splitlines() or [type(exc).__name__])[0][:200])
 
     def _reject(self, result: Result, why: str) -> None:
         self.stats.rejected += 1
@@ -298,7 +284,7 @@ class StoreSink:
                              f"conversation {result.conversation_id!r} (seq {result.seq}): {why}"
                              f"; {self.stats.rejected} rejected so far")
 
-    async def _run_command(self, command: _Command) -> None:
+    async def _run_command(self, command: Command) -> None:
         try:
             value = await self._run_write(command.run)
         except DBAPIError as exc:

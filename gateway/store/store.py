@@ -57,7 +57,12 @@ class Store:
         write_pool = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         read_pool = ThreadPoolExecutor(config.read_threads, thread_name_prefix="store-reader")
         loop = asyncio.get_running_loop()
-        engine = make_engine(config)
+        try:
+            engine = await loop.run_in_executor(write_pool, make_engine, config)
+        except BaseException:
+            write_pool.shutdown()
+            read_pool.shutdown()
+            raise
         try:
             before, after = await loop.run_in_executor(write_pool, upgrade, engine)
         except BaseException as exc:
@@ -183,7 +188,8 @@ class Store:
     def stats(self) -> dict[str, Any]:
         """Counters for health pages: what was queued, stored, dropped, rejected."""
         s = self.sink.stats
-        return {"queued": s.queued, "stored": s.stored, "skipped": s.skipped,
-                "dropped": s.dropped, "rejected": s.rejected, "suppressed": s.suppressed,
+        return {"pending": self.sink.pending, "queued": s.queued, "stored": s.stored,
+                "skipped": s.skipped, "dropped": s.dropped, "rejected": s.rejected,
+                "suppressed": s.suppressed,
                 "commits": s.commits, "failedCommits": s.failed_commits,
                 "lastError": s.last_error, "schema": self.schema_revision}

@@ -176,6 +176,10 @@ async def test_a_malformed_result_costs_only_itself(database: str, open_store: O
         Result.of("bad-1", {"type": "message_response", "messages": [{
             "id": "m-y", "payload": {"content": "nul \x00 inside"},
             "duration": {"startTime": "2026-01-01T00:00:00Z", "endTime": "not a time"}}]}, 903),
+        Result("bad-1", {"type": "message_response", "messages": [{  # not JSON-encodable
+            "id": "m-z", "payload": {"content": "set"}, "metadata": {"words": [{"w": {1, 2}}]},
+            "duration": {"startTime": "2026-01-01T00:00:00Z",
+                         "endTime": "2026-01-01T00:00:01Z"}}]}, "", 904),
     ]
     for r in call.results[:10] + broken + call.results[10:]:
         store.sink.send(r)
