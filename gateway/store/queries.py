@@ -45,8 +45,13 @@ def list_conversations(connection: Connection, principal: Principal,
         statement = statement.where(exists().where(
             p.conversation_id == c.id,
             or_(p.id == query.participant, p.user_id == query.participant)))
-    key = getattr(c, query.sort)
-    ordering = [key.desc(), c.id.desc()] if query.order == "desc" else [key.asc(), c.id.asc()]
+    # Sorted as shown: a conversation without a title is listed under its id; live ones
+    # (no end time yet) come last on both databases (their NULL defaults differ).
+    key = func.coalesce(c.name, c.id) if query.sort == "name" else getattr(c, query.sort)
+    if query.order == "desc":
+        ordering = [key.desc().nulls_last(), c.id.desc()]
+    else:
+        ordering = [key.asc().nulls_last(), c.id.asc()]
     statement = statement.order_by(*ordering).limit(query.limit).offset(query.offset)
     page = _rows(connection, statement) if query.limit else []
     members = members_of(connection, [row["id"] for row in page])
@@ -83,12 +88,6 @@ def conversation_messages(connection: Connection, conversation_id: str) -> list[
     m = messages.c
     return _rows(connection, select(messages).where(m.conversation_id == conversation_id)
                  .order_by(m.seq, m.position))
-
-
-def first_message_ms(connection: Connection, conversation_id: str) -> int | None:
-    """Start of the conversation's first message: Symbl's ``timeOffset`` origin."""
-    return connection.execute(select(func.min(messages.c.start_ms)).where(
-        messages.c.conversation_id == conversation_id)).scalar()
 
 
 def conversation_insights(connection: Connection, conversation_id: str,

@@ -201,3 +201,28 @@ async def test_list_paging_order_window_and_participant(open_store: OpenStore,
     assert len(page["conversations"]) == 12
     status, page = await api.get("/v1/conversations", participant="nobody@example.com")
     assert page == {"conversations": []}
+
+
+async def test_sorting_by_end_time_and_name(open_store: OpenStore, start_api: StartApi) -> None:
+    from tests.store.stream import with_id
+
+    untitled = build_conversation("zz-untitled", started=NOW - timedelta(hours=3), lines=2,
+                                  title=None)
+    early = with_id(untitled, "a-early", started=NOW - timedelta(hours=2))
+    live = with_id(untitled, "m-live", started=NOW - timedelta(hours=1))
+    live.results = [r for r in live.results if r.body.get("type") != "conversation_ended"]
+    store = await open_store()
+    await write(store, untitled, early, live)
+    api = await start_api(store)
+    ids = {}
+    for order in ("asc", "desc"):
+        for sort in ("conversation.endTime", "conversation.name"):
+            status, page = await api.get("/v1/conversations", sort=sort, order=order)
+            assert status == 200
+            ids[sort, order] = [c["id"] for c in page["conversations"]]
+    assert ids["conversation.endTime", "asc"] == ["zz-untitled", "a-early", "m-live"]
+    assert ids["conversation.endTime", "desc"] == ["a-early", "zz-untitled", "m-live"]
+    assert ids["conversation.name", "asc"] == ["a-early", "m-live", "zz-untitled"]
+    assert ids["conversation.name", "desc"] == ["zz-untitled", "m-live", "a-early"]
+    status, conv = await api.get("/v1/conversations/m-live")
+    assert conv["name"] == "m-live" and conv["endTime"] is None
