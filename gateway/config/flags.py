@@ -91,7 +91,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="require this bearer token (or ?access_token=) on /subscribe/{id}; "
                    "without it anyone who knows a conversation id may watch it "
                    "(env GATEWAY_SUBSCRIBE_TOKEN)")
-    p.add_argument("--database", default=env.get("GATEWAY_DATABASE") or default_database(),
+    p.add_argument("--database", default=env.get("GATEWAY_DATABASE") or default_database(env),
                    help="where conversations are stored: a file path or sqlite:///path "
                    "(embedded default %(default)s), postgresql://user:pass@host/db, or 'off' "
                    "(env GATEWAY_DATABASE; see docs/conversation-api.md)")

@@ -4,6 +4,7 @@ that tests and benchmarks adjust (``SessionSettings``)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -11,9 +12,10 @@ from pathlib import Path
 from turn.ice import DEFAULT_TURN_TTL
 
 
-def default_database() -> str:
+def default_database(env: Mapping[str, str] | None = None) -> str:
     """The embedded store's file: ``$XDG_DATA_HOME/conversation-gateway/conversations.db``."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(base) / "conversation-gateway" / "conversations.db")
 
 
