@@ -1,0 +1,1 @@
+"""Wire formats the gateway speaks, one module (or package) per format."""

@@ -1,0 +1,1 @@
+"""Ways media enters the gateway (WebRTC, Symbl's WebSocket API)."""
