@@ -25,7 +25,7 @@ decodes what was just pushed (milliseconds), so on the event loop use ``await de
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 import av
 
@@ -147,7 +147,7 @@ class _RawOpus(_InlineDecoder):
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
-        self._codec = av.CodecContext.create("opus", "r")
+        self._codec = cast(av.AudioCodecContext, av.CodecContext.create("opus", "r"))
         self._codec.sample_rate = 48_000
         self._codec.layout = "mono"
         self._resampler = FrameResampler(TARGET_RATE)
