@@ -1,10 +1,10 @@
 """The aiohttp application, assembled in one factory.
 
-Startup and shutdown go through cleanup contexts, in order: the ICE health check, the
-worker pool, the conversation store, the recogniser (model), the conversations (bus,
-directory and their outputs) and the WebRTC transport. On shutdown, ``on_shutdown`` first flushes every session (before
-aiohttp cancels handlers) and closes the signaling sockets; then the contexts unwind in
-reverse, the pool last.
+Startup and shutdown go through cleanup contexts, in order: the ICE health check, the worker
+pool, the conversation store, the recogniser (model), the conversations (bus, directory and
+their outputs) and the WebRTC transport. On shutdown, ``on_shutdown`` first flushes every
+session (before aiohttp cancels handlers) and closes the signaling sockets; then the
+contexts unwind in reverse, the pool last.
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
 """Realistic result streams for the store's tests and benchmark.
 
-Built with the gateway's own message builders (``gateway.protocols.symbl.messages``) and
-the real insights engine, so the bodies are exactly what a live call publishes: lifecycle results, each
-participant's partial and final ``recognition_result`` (kept from conversation outputs by
-the store), ``message_response`` with words and sentiment, ``insight_response`` (questions,
-action items with assignee and due date, follow-ups), ``topic_response``,
-``tracker_response`` and ``analytics_response``.
-"""
+Built with the gateway's own message builders (``gateway.protocols.symbl.messages``) and the
+real insights engine, so the bodies are exactly what a live call publishes: lifecycle
+results, each participant's partial and final ``recognition_result`` (kept from conversation
+outputs by the store), ``message_response`` with words and sentiment, ``insight_response``
+(questions, action items with assignee and due date, follow-ups), ``topic_response``,
+``tracker_response`` and ``analytics_response``. """
 
 from __future__ import annotations
 
