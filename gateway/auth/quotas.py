@@ -1,9 +1,12 @@
 """Per-token limits: requests per window (the ``limits`` library) and concurrent sessions.
 
-Requests use ``limits``' moving-window strategy over its async in-memory storage: exact
-("no more than N in any 60 s"), recovering as old hits age out, and the same strategy runs
-on ``limits``' Redis storage when the gateway becomes several nodes (pass a storage URI).
-``Retry-After`` comes from the window's own reset time.
+Requests use ``limits``' sliding-window-counter strategy over its async in-memory storage:
+the count of the current window plus the previous window's count weighted by how much of
+it still overlaps, so a burst at a window edge cannot double the rate, and a limit
+recovers smoothly as time passes. The same strategy runs on ``limits``' Redis storage when
+the gateway becomes several nodes (pass an ``async+redis://`` storage URI). ``Retry-After``
+comes from the window's own reset estimate. (The exact moving window costs ~0.6 ms more
+per request here: its in-memory storage expires events through a thread hop per key.)
 
 Concurrent sessions are a counter, not a rate: a slot is taken when a socket opens and
 given back when it closes, which ``limits`` (time windows, no release) cannot express.
@@ -19,7 +22,7 @@ from typing import Protocol
 
 import limits
 from limits.aio.storage import MemoryStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from .errors import RATE_LIMITED, TOO_MANY_SESSIONS, too_many
@@ -50,7 +53,7 @@ class RequestLimiter:
         storage = storage_from_string(storage_uri) if storage_uri else MemoryStorage()
         if not isinstance(storage, Storage):
             raise ValueError("the limits storage URI must be an async one (async+...)")
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
 
     async def hit(self, key: str, rate: limits.RateLimitItem, *, code: str = RATE_LIMITED,
                   what: str = "requests") -> None:
