@@ -23,7 +23,7 @@ from aiohttp import web
 
 from . import errors as e
 from .app_file import FileAppRegistry
-from .apps import AppRegistry
+from .apps import App, AppRegistry
 from .config import AuthConfig
 from .extract import find_token
 from .grants import grant_for, parse_token_request, ttl_for
@@ -99,11 +99,8 @@ class AccessControl:
             raise e.unauthorized(e.MISSING_TOKEN, "a token is required: get one from POST "
                                  "/oauth2/token:generate and send it as Authorization: "
                                  "Bearer, x-api-key or access_token")
-        principal = await self.principal_for(token)
-        rate = self._rate
-        app = await self.registry.get(principal.subject)
-        if app is not None and app.rate_limit is not None:
-            rate = parse_rate(app.rate_limit)
+        principal, app = await self._verify(token)
+        rate = parse_rate(app.rate_limit) if app.rate_limit is not None else self._rate
         assert principal.limit_key is not None
         await self.limiter.hit(principal.limit_key, rate)
         return principal
@@ -120,13 +117,17 @@ class AccessControl:
         """Verify ``token`` and its app (no origin, no rate): for non-HTTP entrances too."""
         if self.registry is None:
             return ANONYMOUS
+        return (await self._verify(token))[0]
+
+    async def _verify(self, token: str) -> tuple[Principal, App]:
+        assert self.registry is not None
         principal = self.codec.verify(token)
         app = await self.registry.get(principal.subject)
         if app is None or not app.active:
             raise e.unauthorized(e.APP_REVOKED, "the app this token belongs to is revoked "
                                  "or unknown")
         limit = app.session_limit or self.config.session_limit
-        return replace(principal, session_limit=limit)
+        return replace(principal, session_limit=limit), app
 
     def authorize(self, principal: Principal, action: Action, conversation_id: str,
                   tenant: str | None = None) -> None:

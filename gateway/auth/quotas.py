@@ -16,6 +16,7 @@ a multi-node version keeps the counts in Redis behind the same two calls.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -32,6 +33,7 @@ from .errors import RATE_LIMITED, TOO_MANY_SESSIONS, too_many
 SESSION_RETRY_AFTER = 5
 
 
+@functools.lru_cache(maxsize=256)
 def parse_rate(text: str | int) -> limits.RateLimitItem:
     """``"600/minute"``, ``"10 per 2 seconds"``, or a bare number meaning per minute."""
     if isinstance(text, int) or str(text).strip().isdigit():

@@ -83,9 +83,11 @@ async def token_generate(request: web.Request) -> web.Response:
 async def _json_body(request: web.Request) -> Any:
     if request.content_length is not None and request.content_length > MAX_TOKEN_BODY:
         raise e.bad_request(e.INVALID_REQUEST, "the body is too large")
-    raw = await request.content.read(MAX_TOKEN_BODY + 1)
-    if len(raw) > MAX_TOKEN_BODY:
-        raise e.bad_request(e.INVALID_REQUEST, "the body is too large")
+    raw = bytearray()
+    while chunk := await request.content.read(MAX_TOKEN_BODY + 1 - len(raw)):
+        raw += chunk  # read() may return part of what was sent: read to the end
+        if len(raw) > MAX_TOKEN_BODY:
+            raise e.bad_request(e.INVALID_REQUEST, "the body is too large")
     if not raw.strip():
         return {}
     try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -50,6 +52,22 @@ async def test_wrong_secret_and_unknown_app_get_the_same_401(
         assert answer["code"] == e.INVALID_CREDENTIALS and answer["message"]
         assert "Bearer" in headers["WWW-Authenticate"]
     assert wrong[1] == unknown[1]
+
+
+async def test_a_body_sent_in_pieces_is_read_whole(
+        start_server: StartServer, apps_file: Path, http: aiohttp.ClientSession) -> None:
+    creds = await add_app(apps_file, Role.SERVICE)
+    server = await start_server()
+    raw = json.dumps(body(creds)).encode()
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for i in range(0, len(raw), 7):
+            yield raw[i:i + 7]
+            await asyncio.sleep(0.005)
+
+    async with http.post(server.url + TOKEN, data=pieces()) as r:
+        assert r.status == 200, await r.text()
+        assert r.request_info.headers.get("Transfer-Encoding") == "chunked"
 
 
 async def test_bad_requests_are_400_with_a_reason(start_server: StartServer, apps_file: Path,
