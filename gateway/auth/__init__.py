@@ -10,7 +10,15 @@ from __future__ import annotations
 from .access import AccessControl
 from .config import AuthConfig, add_auth_arguments, auth_config_from_args
 from .errors import AuthError
-from .policy import Action, ConversationFilter, allowed, authorize, creation_tenant, list_filter
+from .policy import (
+    Action,
+    ConversationFilter,
+    allowed,
+    authorize,
+    creation_tenant,
+    default_conversation,
+    list_filter,
+)
 from .principal import ANONYMOUS, DEFAULT_TENANT, Principal, Role
 from .routes import (
     ACCESS_KEY,
@@ -24,6 +32,7 @@ from .routes import (
 __all__ = [
     "ACCESS_KEY", "ANONYMOUS", "DEFAULT_TENANT", "AccessControl", "Action", "AuthConfig",
     "AuthError", "ConversationFilter", "Principal", "Role", "add_auth_arguments", "allowed",
-    "auth_config_from_args", "authorize", "cors_headers", "creation_tenant", "list_filter",
+    "auth_config_from_args", "authorize", "cors_headers", "creation_tenant",
+    "default_conversation", "list_filter",
     "refuse_websocket", "setup_access", "token_generate", "websocket_response",
 ]

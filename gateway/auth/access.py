@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 
 from aiohttp import web
@@ -130,9 +130,9 @@ class AccessControl:
         return replace(principal, session_limit=limit), app
 
     def authorize(self, principal: Principal, action: Action, conversation_id: str,
-                  tenant: str | None = None) -> None:
+                  tenant: str | None = None, *, aliases: Iterable[str] = ()) -> None:
         """See :func:`gateway.auth.policy.authorize`."""
-        authorize(principal, action, conversation_id, tenant)
+        authorize(principal, action, conversation_id, tenant, aliases=aliases)
 
     def open_session(self, principal: Principal) -> SessionLease:
         """A slot of the principal's concurrent sessions; 429 when none is free."""

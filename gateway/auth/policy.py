@@ -21,6 +21,7 @@ at attach time), or an agent of tenant X could wait on an id that tenant Y later
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,14 +37,20 @@ class Action(StrEnum):
 
 
 def authorize(principal: Principal, action: Action, conversation_id: str,
-              tenant: str | None = None) -> None:
-    """Raise a 403 :class:`AuthError` unless ``principal`` may do ``action`` on it."""
+              tenant: str | None = None, *, aliases: Iterable[str] = ()) -> None:
+    """Raise a 403 :class:`AuthError` unless ``principal`` may do ``action`` on it.
+
+    ``aliases``: other names of the same conversation that a caller token may name
+    instead (the ``connectionId`` a Symbl client opened it under, when the gateway gave
+    the conversation another id).
+    """
     if principal.role is Role.SERVICE:
         return
     if action is Action.DELETE:
         raise forbidden(FORBIDDEN, f"a {principal.role.value} token may not delete "
                         "conversations")
-    if principal.role is Role.CALLER and conversation_id not in principal.conversations:
+    if principal.role is Role.CALLER and principal.conversations.isdisjoint(
+            (conversation_id, *aliases)):
         raise forbidden(CONVERSATION_NOT_IN_SCOPE,
                         f"this token does not name conversation {conversation_id}")
     if tenant is not None and tenant != principal.tenant:
@@ -52,10 +59,10 @@ def authorize(principal: Principal, action: Action, conversation_id: str,
 
 
 def allowed(principal: Principal, action: Action, conversation_id: str,
-            tenant: str | None = None) -> bool:
+            tenant: str | None = None, *, aliases: Iterable[str] = ()) -> bool:
     """:func:`authorize` as a boolean, for filtering."""
     try:
-        authorize(principal, action, conversation_id, tenant)
+        authorize(principal, action, conversation_id, tenant, aliases=aliases)
     except AuthError:
         return False
     return True
@@ -64,6 +71,15 @@ def allowed(principal: Principal, action: Action, conversation_id: str,
 def creation_tenant(principal: Principal) -> str:
     """The tenant a conversation created by ``principal`` carries."""
     return principal.tenant
+
+
+def default_conversation(principal: Principal) -> str | None:
+    """The conversation a client joins when it names none (an offer without
+    ``conversationId``): a caller token naming exactly one means that one; for others the
+    gateway makes a new id as before."""
+    if principal.role is Role.CALLER and len(principal.conversations) == 1:
+        return next(iter(principal.conversations))
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.auth import ANONYMOUS, Action, AuthError, Principal, Role, allowed, authorize
+from gateway.auth import (
+    ANONYMOUS,
+    Action,
+    AuthError,
+    Principal,
+    Role,
+    allowed,
+    authorize,
+    default_conversation,
+)
 from gateway.auth import errors as e
 from gateway.auth.policy import list_filter
 
@@ -52,6 +61,17 @@ def test_a_waiting_watch_is_rechecked_when_the_conversation_starts() -> None:
     assert allowed(AGENT, Action.WATCH, "later", None)
     # ... and attaching must re-check with the tenant the conversation got.
     assert not allowed(AGENT, Action.WATCH, "later", "Y")
+
+
+def test_aliases_and_the_default_conversation() -> None:
+    # A Symbl client's connectionId "A" became conversation "c-981": the token naming
+    # "A" reaches it through the alias, and nothing else does.
+    assert allowed(CALLER, Action.READ, "c-981", "X", aliases=("A",))
+    assert not allowed(CALLER, Action.READ, "c-981", "X", aliases=("B",))
+    assert default_conversation(CALLER) == "A"
+    assert default_conversation(AGENT) is None
+    two = Principal("app", Role.CALLER, "X", frozenset({"A", "B"}), token_id="t4")
+    assert default_conversation(two) is None
 
 
 def test_list_filters() -> None:
