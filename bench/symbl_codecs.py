@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import vosk  # noqa: E402
-from gateway.model import resolve_model  # noqa: E402
 
+from gateway.model import resolve_model  # noqa: E402
 from gateway.transports.symbl.codecs import make_decoder  # noqa: E402
 from tests.support import symbl_client as client  # noqa: E402
 from tests.support.baseline import direct_transcript  # noqa: E402
