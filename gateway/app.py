@@ -22,6 +22,7 @@ from signaling.server import FACTORY_KEY, close_all_sockets, setup_signaling
 
 from .asr.base import Recognizer
 from .asr.vosk import VoskRecognizer, load_model
+from .auth import AccessControl, setup_access
 from .config import GatewayConfig, SessionSettings
 from .conversation.admission import LocalAdmission
 from .conversation.directory import LocalDirectory
@@ -81,6 +82,9 @@ def create_app(
     admission = LocalAdmission(config.max_sessions)
     app[ADMISSION_KEY] = admission
     app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, token=config.subscribe_token)
+    access = AccessControl.from_config(config.auth)  # ValueError names what to fix
+    setup_access(app, access)
+    log.info("%s", access.startup_line(config.host))
 
     async def ice_ctx(app: web.Application) -> AsyncIterator[None]:
         # First check before serving, so the log says at once whether TURN works.

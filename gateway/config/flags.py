@@ -10,6 +10,8 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 
+from gateway.auth.config import add_auth_arguments, auth_config_from_args
+
 from .checks import check_ws_url, port, positive
 from .settings import GatewayConfig, default_database
 
@@ -99,6 +101,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    default=_env_float(env, "GATEWAY_RETENTION_DAYS"),
                    help="delete conversations inactive for more than this many days, checked "
                    "hourly (env GATEWAY_RETENTION_DAYS; default: keep them)")
+    add_auth_arguments(p, env)
     return p
 
 
@@ -154,4 +157,5 @@ def parse_config(argv: Sequence[str] | None = None,
         subscribe_token=args.subscribe_token,
         database=None if args.database.strip().lower() == "off" else args.database,
         retention_days=args.retention_days,
+        auth=auth_config_from_args(args),
     )

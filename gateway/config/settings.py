@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from gateway.auth.config import AuthConfig
 from turn.ice import DEFAULT_TURN_TTL
 
 
@@ -45,6 +46,7 @@ class GatewayConfig:
     subscribe_token: str | None = field(default=None, repr=False)
     database: str | None = None  # None: no store (the CLI's default is a file, see flags)
     retention_days: float | None = None
+    auth: AuthConfig = field(default_factory=AuthConfig)  # open unless an apps file is given
     web_root: Path = field(default_factory=default_web_root)
 
 
