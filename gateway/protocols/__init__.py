@@ -1,0 +1,1 @@
+"""Wire formats: one module per protocol the gateway speaks."""
