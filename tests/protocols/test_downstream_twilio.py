@@ -114,8 +114,7 @@ async def test_both_tracks_carry_two_participants_on_one_stream() -> None:
 
 async def test_server_marks_are_echoed_and_its_audio_counted() -> None:
     async def talk_back(conn: Connection) -> None:
-        while len(conn.frames) < 3:
-            await asyncio.sleep(0.01)
+        await conn.wait_frames(3)  # connected, start, first media
         sid = conn.state["streamSid"]
         await conn.send({"event": "media", "streamSid": sid, "media": {"payload": "//8="}})
         await conn.send({"event": "mark", "streamSid": sid, "mark": {"name": "greeting-done"}})

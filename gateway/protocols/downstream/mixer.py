@@ -54,6 +54,7 @@ class ConversationMixer:
         self._participants: dict[str, _Participant] = {}
         self._pieces: list[_Piece] = []
         self._released: int | None = None   # conversation-clock position released so far
+        self._audio_end: int | None = None  # end of the last chunk given out
         self.late_samples = 0               # dropped: arrived for time already released
 
     def add(self, participant_id: str, started_at: float) -> None:
@@ -103,10 +104,12 @@ class ConversationMixer:
         return self._release_to(max(ends)) if ends else []
 
     def _release(self) -> list[MixedChunk]:
-        live = [p.end for p in self._participants.values() if p.active and p.end is not None]
         ends = [p.end for p in self._participants.values() if p.end is not None]
-        if not ends:
+        if not ends or self._released is None:
             return []
+        # A participant that has sent nothing yet holds the mix back too (up to max_lag).
+        live = [self._released if p.end is None else p.end
+                for p in self._participants.values() if p.active]
         latest = max(ends)
         horizon = max(min(live) if live else latest, latest - self.max_lag)
         return self._release_to(horizon)
@@ -117,7 +120,12 @@ class ConversationMixer:
             return []
         spans = _merge([(max(p.position, start), min(p.position + len(p.samples), horizon))
                         for p in self._pieces if p.position < horizon], self.max_hole)
+        if spans and self._audio_end is not None and \
+                spans[0][0] - self._audio_end <= self.max_hole:
+            spans[0] = (self._audio_end, spans[0][1])  # a short hole after earlier output
         out = [self._mix(a, b) for a, b in spans if b > a]
+        if spans:
+            self._audio_end = spans[-1][1]
         kept: list[_Piece] = []
         for piece in self._pieces:
             tail = piece.position + len(piece.samples) - horizon
