@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 import numpy as np
@@ -95,7 +95,7 @@ class Receiver:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/stream"
 
-    async def __aenter__(self) -> Receiver:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -47,7 +47,7 @@ class JambonzDownstream(ProtocolBase):
     """A participant (``mono``) or a whole conversation (``mixed``, ``stereo``) per connection."""
 
     name = "jambonz"
-    subprotocols = (SUBPROTOCOL,)
+    subprotocols: tuple[str, ...] = (SUBPROTOCOL,)
 
     def __init__(self, info: StreamInfo, *, label: str | None = None,
                  mix_type: MixType = "mono", max_fill: float = DEFAULT_MAX_FILL) -> None:
