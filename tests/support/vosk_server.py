@@ -22,7 +22,9 @@ Vosk ends a phrase and ``PartialResult()`` otherwise. Defaults as the real serve
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -226,3 +228,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server = VoskServer(args.model, dialect=args.dialect, sample_rate=args.sample_rate,
+                        port=args.port)
+    await server.start()
+    print(f"listening {server.port}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+def main() -> None:
+    """``python -m tests.support.vosk_server --model DIR [--port N]``: the same server as a
+    separate process (for benchmarks, and tests that kill it with a signal)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--dialect", choices=("python", "legacy", "cpp"), default="python")
+    parser.add_argument("--sample-rate", type=float, default=8000)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
