@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -124,12 +123,12 @@ async def remote_cost(model: str, audio: np.ndarray) -> dict[str, float]:
     """The gateway side of remote recognition, with the server in another process."""
     from gateway.asr.remote import RemoteVoskRecognizer
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.vosk_server", "--model", model],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.vosk_server", "--model", model,
+        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE)
     try:
         assert server.stdout is not None
-        port = int(server.stdout.readline().split()[1])
+        port = int((await server.stdout.readline()).split()[1])
         pool = RemoteVoskRecognizer([f"ws://127.0.0.1:{port}"])
         stream = await pool.open_stream(Speaker(name="bench"))
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -143,7 +142,7 @@ async def remote_cost(model: str, audio: np.ndarray) -> dict[str, float]:
         await pool.aclose()
     finally:
         server.terminate()
-        server.wait(10)
+        await server.wait()
     seconds = len(audio) / 16000
     return {"gateway_cpu_per_stream_s": cpu / seconds, "wall_per_stream_s": wall / seconds,
             "finals": finals}
