@@ -223,3 +223,47 @@ async def test_when_every_server_is_down_audio_waits_bounded_and_resumes(
     tail = reference.split()[-11:]  # "how much there might be prudently in his power ..."
     assert wer(" ".join(tail), got) <= 0.35
     assert got.split()[-3:] == ["do", "for", "them"]
+
+
+async def test_an_idle_stream_answers_the_servers_keepalive(model_path: Path) -> None:
+    samples, _ = recording(1)
+    chunks = pcm_chunks(samples)
+    # pings every 0.2 s, a connection that misses a pong for 0.1 s is closed
+    async with VoskServer(model_path, heartbeat=0.2) as server:
+        pool = RemoteVoskRecognizer([server.url])
+        try:
+            stream = await pool.open_stream(SPEAKER)
+            for chunk in chunks[:10]:
+                await stream.accept(chunk)
+            await asyncio.sleep(1.5)  # silence a VAD did not forward
+            for chunk in chunks[10:]:
+                await stream.accept(chunk)
+            await stream.endpoint()
+            assert stream.moves == 0 and pool.servers[0].lost == 0
+            assert len(server.sessions) == 1
+            await stream.close()
+        finally:
+            await pool.aclose()
+
+
+async def test_a_server_that_stops_answering_is_left_after_the_reply_timeout(
+        model_path: Path, servers: list[VoskServer]) -> None:
+    from tests.support.receivers import JsonReceiver
+
+    samples, reference = recording(1)
+    async with JsonReceiver() as mute:  # completes the handshake, never answers a frame
+        pool = RemoteVoskRecognizer([mute.url, servers[0].url], reply_timeout=0.5)
+        pool.servers[1].streams = 1  # make the mute one the first choice
+        try:
+            stream = await pool.open_stream(SPEAKER)
+            assert stream.server_url == mute.url
+            events: list[TranscriptEvent] = []
+            for chunk in pcm_chunks(samples):
+                events += await stream.accept(chunk)
+            events += await stream.endpoint()
+            assert stream.server_url == servers[0].url and stream.moves == 1
+            # 8 words; "an ill" heard as "a nail" is two errors
+            assert wer(reference, text([e for e in events if isinstance(e, Final)])) <= 0.3
+            await stream.close()
+        finally:
+            await pool.aclose()

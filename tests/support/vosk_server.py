@@ -68,13 +68,15 @@ class VoskServer:
 
     def __init__(self, model_path: str | Path, *, dialect: Dialect = "python",
                  sample_rate: float = 8000, show_words: bool = True,
-                 max_alternatives: int = 0, workers: int = 2, port: int = 0) -> None:
+                 max_alternatives: int = 0, workers: int = 2, port: int = 0,
+                 heartbeat: float | None = None) -> None:
         self.model = load_model(model_path)
         self.dialect = dialect
         self.sample_rate = sample_rate
         self.show_words = show_words
         self.max_alternatives = max_alternatives
         self.port = port
+        self.heartbeat = heartbeat  # the real server's websockets library pings every 20 s
         self.sessions: list[SessionLog] = []
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="vosk-server")
         self._runner: web.AppRunner | None = None
@@ -129,7 +131,7 @@ class VoskServer:
         await self.start()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=0)
+        ws = web.WebSocketResponse(max_msg_size=0, heartbeat=self.heartbeat)
         await ws.prepare(request)
         log = SessionLog()
         self.sessions.append(log)
