@@ -20,7 +20,6 @@ import contextlib
 import logging
 import random
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,11 +28,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from gateway.asr.base import Final, Partial, TranscriptEvent
-from gateway.asr.vosk_server_protocol import FedClock, ServerGone, VoskConnection
+from gateway.asr.base import TranscriptEvent
+from gateway.asr.vosk_server_protocol import Answers, ServerGone, VoskConnection
 from gateway.pipeline.pcm import BYTES_PER_SAMPLE, TARGET_RATE, PcmChunk
 from gateway.protocols.downstream.vosk import EOF_TEXT, RESET_TEXT, config_text, parse_reply
-from gateway.transcript import Phrase, Speaker, Word
+from gateway.transcript import Speaker
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +150,10 @@ class RemoteVoskStream:
         self.speaker = speaker
         self._server: ServerState | None = None
         self._conn: VoskConnection | None = None
-        self._clock = FedClock()
+        self._answers = Answers(speaker, partial_interval=pool.partial_interval, now=pool.clock)
         self._phrase: deque[PcmChunk] = deque()  # audio since the last final, bounded
         self._phrase_samples = 0
         self._fed = 0          # how many of _phrase were fed on the current connection
-        self._last_partial = ""
-        self._last_partial_at = float("-inf")
         self.moves = 0         # times the stream moved to another connection
         self.lost_samples = 0  # audio dropped while no server was reachable
 
@@ -228,7 +225,7 @@ class RemoteVoskStream:
     def _attach(self, server: ServerState, conn: VoskConnection) -> None:
         self._assign(server)
         self._conn = conn
-        self._clock.reset()
+        self._answers.clock.reset()
         self._fed = 0
 
     def _assign(self, server: ServerState | None) -> None:
@@ -270,7 +267,10 @@ class RemoteVoskStream:
         except ServerGone:
             return await self._recover()
         self._attach(server, conn)
-        return await self._replay(conn)
+        try:
+            return await self._replay(conn)
+        except ServerGone as exc:
+            return await self._recover(str(exc))
 
     async def _replay(self, conn: VoskConnection) -> list[TranscriptEvent]:
         events: list[TranscriptEvent] = []
@@ -341,26 +341,13 @@ class RemoteVoskStream:
     async def _send_audio(self, conn: VoskConnection, chunks: list[PcmChunk]) -> None:
         await conn.send(b"".join(c.data for c in chunks))
         for c in chunks:
-            self._clock.feed(c.offset, c.samples)
+            self._answers.clock.feed(c.offset, c.samples)
         self._fed = min(len(self._phrase), self._fed + len(chunks))
 
     def _events(self, replies: list[dict[str, Any]], *,
                 phrase_ended: bool = False) -> list[TranscriptEvent]:
-        events: list[TranscriptEvent] = []
-        for reply in replies:
-            parsed = parse_reply(reply)
-            if parsed.kind == "final":
-                phrase = self._phrase_of(parsed.text, parsed.words)  # before forgetting
-                self._phrase_done()
-                if phrase is not None:
-                    events.append(Final(phrase))
-            elif parsed.kind == "partial":
-                now = self._pool.clock()
-                if parsed.text and parsed.text != self._last_partial and \
-                        now - self._last_partial_at >= self._pool.partial_interval:
-                    self._last_partial, self._last_partial_at = parsed.text, now
-                    events.append(Partial(parsed.text))
-        if phrase_ended:
+        events, ended = self._answers.read(replies)
+        if ended or phrase_ended:
             self._phrase_done()
         return events
 
@@ -369,18 +356,3 @@ class RemoteVoskStream:
         for _ in range(self._fed):
             self._phrase_samples -= self._phrase.popleft().samples
         self._fed = 0
-        self._clock.forget()
-        self._last_partial, self._last_partial_at = "", float("-inf")
-
-    def _phrase_of(self, text: str, words: Sequence[Any]) -> Phrase | None:
-        if not text:
-            return None
-        mapped = tuple(Word(w.word, round(self._clock.to_stream(w.start), 3),
-                            round(self._clock.to_stream(w.end, end=True), 3), w.conf)
-                       for w in words)
-        if not mapped:  # a server with words off: the phrase spans what was fed
-            end = self._clock.to_stream(self._clock.fed / TARGET_RATE, end=True)
-            return Phrase(str(uuid.uuid4()), text, self.speaker, end, end, (), 1.0)
-        confidence = sum(w.confidence for w in mapped) / len(mapped)
-        return Phrase(str(uuid.uuid4()), text, self.speaker, mapped[0].start, mapped[-1].end,
-                      mapped, confidence)

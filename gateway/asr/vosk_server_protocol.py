@@ -1,4 +1,4 @@
-"""One WebSocket to one vosk-server, and the clock that maps its word times back.
+"""The client side of vosk-server's protocol: one connection, and reading its answers.
 
 The wire format (config, the ``{"eof" : 1}`` and ``{"reset" : 1}`` literals, reply shapes)
 lives in gateway/protocols/downstream/vosk.py; this is the client side of one connection.
@@ -19,13 +19,17 @@ import asyncio
 import bisect
 import contextlib
 import json
+import uuid
 from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
 
+from gateway.asr.base import Final, Partial, TranscriptEvent
 from gateway.pipeline.pcm import TARGET_RATE
-from gateway.protocols.downstream.vosk import parse_reply
+from gateway.protocols.downstream.vosk import VoskWord, parse_reply
+from gateway.transcript import Phrase, Speaker, Word
 
 MAX_QUEUED_REPLIES = 256  # lock-step keeps this near 1; a babbling server cannot grow memory
 MAX_SEGMENTS = 4096
@@ -191,3 +195,55 @@ class FedClock:
         while len(self._segments) > 1 and self._starts[1] <= self.fed and \
                 self._starts[0] + self._segments[0][1] <= self.fed:
             del self._starts[0], self._segments[0]
+
+
+class Answers:
+    """A server's answers as one speaker's transcript events, times on the stream clock.
+
+    Partials are passed on when their text changed, at most every ``partial_interval``
+    seconds (the server answers every frame); a final becomes a Phrase whose word times are
+    mapped through ``clock``, which then forgets what the phrase covered.
+    """
+
+    def __init__(self, speaker: Speaker, *, partial_interval: float,
+                 now: Callable[[], float]) -> None:
+        self.speaker = speaker
+        self.clock = FedClock()
+        self._partial_interval = partial_interval
+        self._now = now
+        self._last_partial = ""
+        self._last_partial_at = float("-inf")
+
+    def read(self, replies: list[dict[str, Any]]) -> tuple[list[TranscriptEvent], bool]:
+        """(events, whether a phrase ended) for a batch of answers."""
+        events: list[TranscriptEvent] = []
+        ended = False
+        for reply in replies:
+            parsed = parse_reply(reply)
+            if parsed.kind == "final":
+                ended = True
+                phrase = self._phrase(parsed.text, parsed.words)  # before forgetting
+                self.clock.forget()
+                self._last_partial, self._last_partial_at = "", float("-inf")
+                if phrase is not None:
+                    events.append(Final(phrase))
+            elif parsed.kind == "partial":
+                now = self._now()
+                if parsed.text and parsed.text != self._last_partial and \
+                        now - self._last_partial_at >= self._partial_interval:
+                    self._last_partial, self._last_partial_at = parsed.text, now
+                    events.append(Partial(parsed.text))
+        return events, ended
+
+    def _phrase(self, text: str, words: Sequence[VoskWord]) -> Phrase | None:
+        if not text:
+            return None
+        mapped = tuple(Word(w.word, round(self.clock.to_stream(w.start), 3),
+                            round(self.clock.to_stream(w.end, end=True), 3), w.conf)
+                       for w in words)
+        if not mapped:  # a server with words off: the phrase ends where the audio does
+            end = self.clock.to_stream(self.clock.fed / TARGET_RATE, end=True)
+            return Phrase(str(uuid.uuid4()), text, self.speaker, end, end, (), 1.0)
+        confidence = sum(w.confidence for w in mapped) / len(mapped)
+        return Phrase(str(uuid.uuid4()), text, self.speaker, mapped[0].start, mapped[-1].end,
+                      mapped, confidence)

@@ -25,15 +25,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from .audio import DEFAULT_MAX_FILL, Framer, WireAudio
 from .base import (
-    DEFAULT_MAX_FILL,
     AudioChunk,
     Frame,
-    Framer,
     ProtocolBase,
     ProtocolConfigError,
     StreamInfo,
-    WireAudio,
     compact_json,
 )
 

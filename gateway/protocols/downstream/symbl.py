@@ -27,14 +27,13 @@ from typing import Any
 
 from gateway.pipeline.pcm import TARGET_RATE
 
+from .audio import DEFAULT_MAX_FILL, WireAudio
 from .base import (
-    DEFAULT_MAX_FILL,
     AudioChunk,
     Frame,
     ProtocolBase,
     ProtocolConfigError,
     StreamInfo,
-    WireAudio,
     compact_json,
 )
 

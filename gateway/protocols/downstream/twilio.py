@@ -33,15 +33,13 @@ import numpy as np
 
 from gateway.pipeline.g711 import ulaw_encode
 
+from .audio import DEFAULT_MAX_FILL, Framer, WireAudio
 from .base import (
-    DEFAULT_MAX_FILL,
     AudioChunk,
     Frame,
-    Framer,
     ProtocolBase,
     ProtocolConfigError,
     StreamInfo,
-    WireAudio,
     compact_json,
 )
 

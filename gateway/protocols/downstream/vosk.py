@@ -25,14 +25,13 @@ from typing import Any, Literal
 
 from gateway.pipeline.pcm import BYTES_PER_SAMPLE, TARGET_RATE
 
+from .audio import DEFAULT_MAX_FILL, WireAudio
 from .base import (
-    DEFAULT_MAX_FILL,
     AudioChunk,
     Frame,
     ProtocolBase,
     ProtocolConfigError,
     StreamInfo,
-    WireAudio,
 )
 
 EOF_TEXT = '{"eof" : 1}'
