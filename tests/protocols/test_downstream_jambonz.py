@@ -25,7 +25,7 @@ from tests.support.receivers import (
 from tests.support.speech import resample
 
 INFO = StreamInfo("call-7", "p1", speaker=Speaker(user_id="u1", name="Ann"),
-                  metadata={"crm": {"ticket": 17}})
+                  metadata={"crm": {"ticket": 17}, "sampleRate": 8000})
 
 
 async def _run(protocol: JambonzDownstream, chunks: list, script=None) -> tuple[JambonzReceiver,

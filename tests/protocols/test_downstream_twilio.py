@@ -28,7 +28,7 @@ from tests.support.receivers import (
 from tests.support.speech import resample
 
 INFO = StreamInfo("call-42", "p1", speaker=Speaker(user_id="jane@example.com", name="Jane"),
-                  metadata={"tenant": "acme", "priority": 2})
+                  metadata={"tenant": "acme", "priority": 2, "tags": ["a", "b"]})
 
 
 async def test_a_recording_arrives_intact_and_by_the_spec() -> None:
@@ -42,7 +42,8 @@ async def test_a_recording_arrives_intact_and_by_the_spec() -> None:
     assert conn.state["stage"] == "stopped"
     assert conn.state["customParameters"] == {
         "conversationId": "call-42", "participantId": "p1", "speakerName": "Jane",
-        "speakerUserId": "jane@example.com", "tenant": "acme", "priority": "2"}
+        "speakerUserId": "jane@example.com", "tenant": "acme", "priority": "2",
+        "tags": '["a","b"]'}
     received = receiver.audio(conn)
     expected = resample(samples, 16000, 8000)
     assert len(received) == -(-len(expected) // 160) * 160  # whole 20 ms frames, tail padded

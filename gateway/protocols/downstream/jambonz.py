@@ -98,6 +98,8 @@ class JambonzDownstream(ProtocolBase):
         if info.meeting_title is not None:
             payload["meetingTitle"] = info.meeting_title
         payload.update(info.metadata)
+        # jambonz lets metadata override anything; here the audio description stays true
+        payload.update(sampleRate=self.sample_rate, mixType=self.mix_type)
         return payload
 
     def audio(self, chunk: AudioChunk) -> list[Frame]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from typing import Any, Literal
 
 import numpy as np
@@ -140,7 +141,8 @@ class TwilioDownstream(ProtocolBase):
         return out
 
     def _custom_parameters(self) -> dict[str, str]:
-        """``<Parameter>`` values arrive as strings; ours say which call and speaker this is."""
+        """``<Parameter>`` values arrive as strings (other values as compact JSON); ours say
+        which call and speaker this is."""
         info, speaker = self.info, self.info.speaker
         params = {"conversationId": info.conversation_id,
                   "participantId": info.participant_id,
@@ -148,4 +150,5 @@ class TwilioDownstream(ProtocolBase):
                   "speakerUserId": speaker.user_id if speaker else None,
                   "meetingTitle": info.meeting_title}
         params.update({str(k): v for k, v in info.metadata.items()})
-        return {k: str(v) for k, v in params.items() if v is not None}
+        return {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+                for k, v in params.items() if v is not None}
