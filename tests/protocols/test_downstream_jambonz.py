@@ -143,3 +143,20 @@ def test_mix_types() -> None:
     assert JambonzDownstream(StreamInfo("c"), mix_type="stereo").channels == 2
     with pytest.raises(ProtocolConfigError):
         JambonzDownstream(StreamInfo("c"), mix_type="quad")  # type: ignore[arg-type]
+
+
+async def test_a_reconnect_loses_at_most_the_partial_frame_at_the_seam() -> None:
+    samples, _ = recording(0)
+    chunks = pcm_chunks(samples, ms=30)  # 30 ms chunks: a 10 ms remainder every other chunk
+    protocol = JambonzDownstream(INFO)
+    async with JambonzReceiver() as receiver:
+        await drive(receiver.url, protocol, chunks[:51], goodbye=False)  # lost after chunk 51
+        await drive(receiver.url, protocol, chunks[51:])  # and the stream goes on
+        first, second = receiver.connections
+        await asyncio.wait_for(second.closed.wait(), 5)
+    assert first.violations == [] and second.violations == []
+    before, after = receiver.audio(first)[:, 0], receiver.audio(second)[:, 0]
+    seam = 51 * 480
+    assert len(before) == seam - 160  # the 10 ms not yet framed went with the connection
+    assert np.array_equal(before, samples[: len(before)])
+    assert np.array_equal(after, samples[seam:])  # the next connection starts exactly

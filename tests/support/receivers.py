@@ -425,9 +425,10 @@ class DriveResult:
 
 
 async def drive(url: str, protocol: ProtocolBase, chunks: Iterable[AudioChunk], *,
-                pace: float = 0.0, linger: float = 60.0) -> DriveResult:
+                pace: float = 0.0, linger: float = 60.0, goodbye: bool = True) -> DriveResult:
     """Run ``protocol`` over one connection: opening, every chunk, closing; collect replies
-    until the server closes (or ``linger`` seconds after the goodbye)."""
+    until the server closes (or ``linger`` seconds after the goodbye). ``goodbye=False``
+    drops the connection after the audio instead, as a failing network would."""
     replies: list[dict[str, Any]] = []
     sent = [0, 0]
     lock = asyncio.Lock()
@@ -459,8 +460,9 @@ async def drive(url: str, protocol: ProtocolBase, chunks: Iterable[AudioChunk], 
             await send(protocol.audio(chunk))
             if pace:
                 await asyncio.sleep(pace)
-        await send(protocol.closing())
-        if not protocol.server_closes:
+        if goodbye:
+            await send(protocol.closing())
+        if not (goodbye and protocol.server_closes):
             await ws.close()
         await asyncio.wait({reader}, timeout=linger)
         reader.cancel()
