@@ -134,12 +134,15 @@ class RemoteVoskRecognizer:
         return conn
 
     def failed(self, server: ServerState, why: str) -> None:
+        """Back off ``server``: jittered, doubling per consecutive failure up to the cap.
+        The first failure of a series is a warning, the rest (every stream retrying) debug."""
         server.lost += 1
         delay = min(self.backoff_max, self.backoff_initial * 2 ** min(server.failures, 20))
         server.retry_at = self.clock() + delay * (0.5 + 0.5 * random.random())
+        level = logging.WARNING if server.failures == 0 else logging.DEBUG
         server.failures += 1
-        log.warning("speech server %s failed (%s); skipped for %.1f s",
-                    server.url, why, server.retry_at - self.clock())
+        log.log(level, "speech server %s failed (%s); skipped for %.1f s",
+                server.url, why, server.retry_at - self.clock())
 
 
 class RemoteVoskStream:
@@ -305,7 +308,8 @@ class RemoteVoskStream:
         return False, self._events(replies)
 
     async def _eof(self) -> list[TranscriptEvent]:
-        """``{"eof" : 1}``: the final, then a fresh connection to the same server later."""
+        """``{"eof" : 1}``: the final; the server closes, so a fresh connection to the same
+        server takes what follows (a failure there leaves the next accept to move)."""
         conn = self._conn
         if conn is None:
             return []
