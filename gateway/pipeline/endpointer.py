@@ -43,17 +43,21 @@ class EndpointerConfig:
     """Gate and endpoint timing; the defaults are justified in NOTES-vad.md (measured)."""
 
     pre_roll_ms: int = 300
-    """Audio kept from before the onset: the detector fires a little after weak onsets."""
+    """Audio kept from before the onset: detectors fire after weak onsets ("h", "f")."""
     min_speech_ms: int = 64
-    """Speech needed to open a phrase; shorter blips (clicks, coughs) stay gated."""
-    hangover_ms: int = 300
-    """Silence still forwarded after speech, so the decoder sees the words end."""
-    endpoint_silence_ms: int = 400
-    """Trailing silence that ends a phrase: above ~0.3 s sentence pauses' detector view."""
+    """Speech needed to open a phrase (two Silero frames); clicks and blips stay gated."""
+    hangover_ms: int = 200
+    """Silence still forwarded after speech, so the decoder hears the last word end."""
+    endpoint_silence_ms: int = 200
+    """Trailing silence that ends a phrase. Silero's speech probability decays ~80 ms
+    (median) after speech stops, so a 0.3 s pause between sentences looks like ~0.2 s of
+    silence: 300 ms and above merged 33 of 36 such pauses in bench/vad_compare.py, 200 ms
+    split them as well as anything shorter while cutting no more sentences than 300 ms."""
     speech_threshold: float = 0.5
-    """Probability at which a frame opens (or keeps open) speech."""
-    silence_threshold: float = 0.35
-    """Inside speech, a frame counts as silence only below this (hysteresis)."""
+    """Probability at which a frame opens speech (Silero's own default)."""
+    silence_threshold: float = 0.4
+    """Inside speech, a frame counts as silence only below this (hysteresis: fewer
+    sentences cut by one weak frame, without holding on to the fading tail)."""
     max_phrase_ms: int | None = 20_000
     """Force an endpoint in continuous speech, so finals never wait unboundedly."""
 
@@ -127,6 +131,11 @@ class Endpointer:
     @property
     def in_speech(self) -> bool:
         return self._in_speech
+
+    @property
+    def held_samples(self) -> int:
+        """Audio held back (pre-roll candidates, or silence past the hangover)."""
+        return sum(chunk.samples for chunk in self._held)
 
     def push(self, chunk: PcmChunk) -> list[EndpointerEvent]:
         """Classify ``chunk`` and return what it caused, in time order.
