@@ -6,7 +6,9 @@ touched) and two conversational streams are recognised in 100 ms chunks:
 
 * ``real``: the 12 pocketsphinx-testdata recordings (real people, 101 words), joined with
   pauses alternating 0.3 s and 1.0 s, 1 s of silence at each end;
-* ``espeak``: the 8 espeak-ng sentences of tests/support/speech.py, joined the same way.
+* ``conv``: the same recordings with pauses alternating 0.3 s and 6 s (a conversational
+  participant, silent about half the time);
+* ``espeak``: the 8 espeak-ng sentences of tests/support/speech.py, joined like ``real``.
 
 ``ungated`` feeds every chunk and takes Vosk's own finals (its endpoint rules).
 ``gated`` feeds only what the :class:`~gateway.pipeline.endpointer.Endpointer` forwards
@@ -81,8 +83,12 @@ def streams() -> dict[str, tuple[LabelledAudio, list[str]]]:
     if not corpus:
         raise SystemExit("pocketsphinx-testdata is not installed")
     real = [SpeechSample.read(u.path).to(RATE).samples for u in corpus]
-    out = {"real": (join_units("real", real, alternating(len(real)), seed=21),
-                    [u.transcript for u in corpus])}
+    references = [u.transcript for u in corpus]
+    out = {"real": (join_units("real", real, alternating(len(real)), seed=21), references),
+           # A conversational participant: the same speech, but ~half the stream silent.
+           "conv": (join_units("conv", real, [0.3 if i % 2 == 0 else 6.0
+                                              for i in range(len(real) - 1)], seed=23),
+                    references)}
     synth = espeak_units()
     if synth:
         out["espeak"] = (join_units("espeak", synth, alternating(len(synth)), seed=22),
@@ -162,6 +168,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=os.environ.get("VOSK_MODEL"))
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs per cell; CPU is the minimum (the machine is shared)")
     args = parser.parse_args()
     if not args.model:
         raise SystemExit("give --model or set VOSK_MODEL")
@@ -180,7 +188,11 @@ def main() -> None:
         model = vosk.Model(str(build_overlay(Path(args.model), GRID[name], cache)))
         for mode in ("ungated", "gated"):
             for stream, (clip, references) in data.items():
-                run = recognise(model, clip, gates[stream][0] if mode == "gated" else None)
+                events = gates[stream][0] if mode == "gated" else None
+                runs = [recognise(model, clip, events) for _ in range(args.repeats)]
+                run = runs[0]
+                run["cpu"] = min(r["cpu"] for r in runs)
+                texts = {" ".join(w for f in r["finals"] for w, _, _ in f) for r in runs}
                 stats = WerStats()
                 stats.add(" ".join(references),
                           " ".join(w for final in run["finals"] for w, _, _ in final))
@@ -192,6 +204,7 @@ def main() -> None:
                     "audio_s": round(clip.duration, 2), "fed_s": round(run["fed_s"], 2),
                     "finals": len(run["finals"]), "units": len(clip.units),
                     "merged": merged_units(run["finals"], clip), "vosk_cuts": run["vosk_cuts"],
+                    "deterministic": len(texts) == 1,
                 }
                 rows.append(row)
                 print(f"{name:18} {mode:7} {stream:7} {row['wer']:6.3f} "
