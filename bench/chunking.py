@@ -38,7 +38,12 @@ if str(REPO) not in sys.path:
 
 import vosk  # noqa: E402
 
-from gateway.pipeline.endpointer import Endpoint, Endpointer, SpeechAudio  # noqa: E402
+from gateway.pipeline.endpointer import (  # noqa: E402
+    Endpoint,
+    Endpointer,
+    EndpointerConfig,
+    SpeechAudio,
+)
 from gateway.pipeline.pcm import PcmChunk  # noqa: E402
 from gateway.pipeline.vad import SileroDetector  # noqa: E402
 from tests.support.vad_audio import RATE, LabelledAudio, join_units, real_units  # noqa: E402
@@ -47,11 +52,12 @@ SIZES_MS = (20, 40, 60, 100, 200)
 PARTIAL_EVERY_MS = (0, 100, 200, 300, 500)  # 0: after every chunk
 
 
-def run(model: vosk.Model, clip: LabelledAudio, chunk_ms: int, gated: bool) -> dict[str, Any]:
+def run(model: vosk.Model, clip: LabelledAudio, chunk_ms: int, gated: bool,
+        config: EndpointerConfig | None = None) -> dict[str, Any]:
     """Feed the clip; a timeline of (audio position, compute s, kind, text)."""
     rec = vosk.KaldiRecognizer(model, RATE)
     rec.SetWords(True)
-    endpointer = Endpointer(SileroDetector()) if gated else None
+    endpointer = Endpointer(SileroDetector(), config) if gated else None
     pcm, step = clip.pcm(), RATE * chunk_ms // 1000 * 2
     accept_cpu = partial_cpu = 0.0
     partial_calls = 0
@@ -116,6 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=os.environ.get("VOSK_MODEL"))
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES_MS))
     args = parser.parse_args()
     if not args.model:
         raise SystemExit("give --model or set VOSK_MODEL")
@@ -129,7 +136,7 @@ def main() -> None:
     print(f"{'chunk':>5} {'mode':7} {'accept/s':>8} {'us/partial':>10} {'every':>5} "
           f"{'asks/s':>6} {'partial/s':>9} {'first50':>7} {'first90':>7} "
           f"{'final50':>7} {'final90':>7}")
-    for chunk_ms in SIZES_MS:
+    for chunk_ms in args.sizes:
         for gated in (False, True):
             runs = [run(model, clip, chunk_ms, gated) for _ in range(args.repeats)]
             best = min(runs, key=lambda r: r["accept_cpu"])
@@ -153,9 +160,23 @@ def main() -> None:
                       f"{row['partial_cpu_per_s']:9.4f} {row['first_partial_ms_median']!s:>7} "
                       f"{row['first_partial_ms_p90']!s:>7} {row['final_ms_median']!s:>7} "
                       f"{row['final_ms_p90']!s:>7}", flush=True)
+    print("\ngated, 100 ms chunks, partial after every chunk: pre-roll and onset confirmation")
+    pre_rolls = []
+    for pre_roll, min_speech in ((300, 64), (500, 64), (800, 64), (300, 32)):
+        config = EndpointerConfig(pre_roll_ms=pre_roll, min_speech_ms=min_speech)
+        result = run(model, clip, 100, True, config)
+        first, final, _ = latencies(result["timeline"], clip, 0)
+        row = {"pre_roll_ms": pre_roll, "min_speech_ms": min_speech,
+               "accept_cpu_per_s": round(result["accept_cpu"] / clip.duration, 4),
+               "first_partial_ms_median": pct(first, 50), "first_partial_ms_p90": pct(first, 90),
+               "first_partial_ms": [round(v) for v in first],
+               "final_ms_median": pct(final, 50), "final_ms_p90": pct(final, 90)}
+        pre_rolls.append(row)
+        print("  " + "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     out = REPO / "bench" / "results" / "chunking.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"audio_s": round(clip.duration, 2), "rows": rows}, indent=2))
+    out.write_text(json.dumps({"audio_s": round(clip.duration, 2), "rows": rows,
+                               "pre_roll": pre_rolls}, indent=2))
     print(f"wrote {out}")
 
 

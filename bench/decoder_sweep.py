@@ -168,6 +168,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=os.environ.get("VOSK_MODEL"))
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    parser.add_argument("--configs", nargs="*", choices=list(GRID), help="a subset of the grid")
+    parser.add_argument("--modes", nargs="*", default=["ungated", "gated"],
+                        choices=["ungated", "gated"])
     parser.add_argument("--repeats", type=int, default=2,
                         help="runs per cell; CPU is the minimum (the machine is shared)")
     args = parser.parse_args()
@@ -181,12 +184,12 @@ def main() -> None:
     print(f"VAD+endpointer CPU: {vad_cpu / audio_s * 1000:.1f} ms per audio second")
     rows: list[dict[str, Any]] = []
     cache = Path(tempfile.mkdtemp(prefix="decoder-sweep-"))
-    names = QUICK if args.quick else tuple(GRID)
+    names = tuple(args.configs) if args.configs else QUICK if args.quick else tuple(GRID)
     print(f"{'config':18} {'mode':7} {'stream':7} {'WER':>6} {'cpu/s':>6} {'fed_s':>6} "
           f"{'finals':>6} {'units':>5} {'merged':>6} {'voskcut':>7}")
     for name in names:
         model = vosk.Model(str(build_overlay(Path(args.model), GRID[name], cache)))
-        for mode in ("ungated", "gated"):
+        for mode in args.modes:
             for stream, (clip, references) in data.items():
                 events = gates[stream][0] if mode == "gated" else None
                 runs = [recognise(model, clip, events) for _ in range(args.repeats)]
@@ -211,7 +214,8 @@ def main() -> None:
                       f"{row['cpu_per_audio_s']:6.3f} {row['fed_s']:6.1f} {row['finals']:6} "
                       f"{row['units']:5} {row['merged']:6} {row['vosk_cuts']:7}", flush=True)
         del model
-    out = REPO / "bench" / "results" / "decoder_sweep.json"
+    suffix = "" if names == tuple(GRID) else "-subset"
+    out = REPO / "bench" / "results" / f"decoder_sweep{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"vad_cpu_ms_per_s": round(vad_cpu / audio_s * 1000, 2),
                                "chunk_ms": CHUNK * 1000 // RATE, "rows": rows}, indent=2))

@@ -214,3 +214,13 @@ def test_invalid_configurations_are_refused() -> None:
         EndpointerConfig(speech_threshold=0.3, silence_threshold=0.4)
     with pytest.raises(ValueError, match=">= 0"):
         EndpointerConfig(pre_roll_ms=-1)
+
+
+def test_one_push_gives_one_contiguous_piece_of_audio() -> None:
+    # Pre-roll, onset and the rest of the chunk arrive as one piece: one recogniser call.
+    endpointer = Endpointer(ToneDetector())
+    pcm = tone_clip(("quiet", 0.6), ("tone", 0.6), ("quiet", 0.6))
+    step = RATE // 5 * 2  # 200 ms chunks
+    for i in range(0, len(pcm), step):
+        pieces = audio(endpointer.push(PcmChunk(pcm[i : i + step], i // 2)))
+        assert len(pieces) <= 1
