@@ -256,8 +256,9 @@ def endpoint_sweep(name: str, clips: list[LabelledAudio], silences: list[int]) -
     """Per endpoint silence: boundaries split, sentences cut, delay, audio forwarded."""
     rows = []
     for silence_ms in silences:
+        default = EndpointerConfig()
         cfg = EndpointerConfig(endpoint_silence_ms=silence_ms,
-                               hangover_ms=min(300, silence_ms))
+                               hangover_ms=min(default.hangover_ms, silence_ms))
         split = boundaries = cuts = 0
         delays: list[float] = []
         forwarded = total = 0
@@ -325,6 +326,12 @@ def main() -> None:
     header = " ".join(f"{title:>{width}}" for _, title, width, _ in columns)
     rows = []
     for name in CANDIDATES:
+        try:
+            make(name)
+        except (ImportError, OSError) as exc:  # a candidate not installed here: say so
+            print(f"{name:>12} skipped: {exc}")
+            results.append({"candidate": name, "skipped": str(exc)})
+            continue
         r = score(name, clips)
         r["endpointer_us_per_100ms_chunk"] = round(endpointer_cost(name, clips[0]), 1)
         r.update(footprint(name) if not args.quick else {})
