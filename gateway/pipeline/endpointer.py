@@ -93,12 +93,15 @@ class SpeechAudio:
     chunk: PcmChunk
 
 
+EndReason = Literal["silence", "forced", "max_phrase"]
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """End the phrase now. ``offset``: where its speech ended (samples since stream start)."""
 
     offset: int
-    reason: Literal["silence", "forced", "max_phrase"]
+    reason: EndReason
 
 
 EndpointerEvent = SpeechStart | SpeechAudio | Endpoint
@@ -226,8 +229,8 @@ class Endpointer:
             if self._silence >= self._endpoint:
                 self._end_phrase(self._speech_end, "silence", events)
 
-    def _end_phrase(self, offset: int, reason: str, events: list[EndpointerEvent]) -> None:
-        events.append(Endpoint(offset, reason))  # type: ignore[arg-type]
+    def _end_phrase(self, offset: int, reason: EndReason, events: list[EndpointerEvent]) -> None:
+        events.append(Endpoint(offset, reason))
         self._in_speech, self._open, self._run, self._silence = False, False, 0, 0
 
     def _forward(self, until: int, events: list[EndpointerEvent], since: int = 0) -> None:
