@@ -45,11 +45,13 @@ __all__ = [
     "RATE",
     "LabelledAudio",
     "babble",
+    "clipped",
     "energy_labels",
     "espeak_units",
     "join_units",
     "labelled_suite",
     "mix_at_snr",
+    "noise_only",
     "pink_noise",
     "real_units",
 ]
