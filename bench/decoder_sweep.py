@@ -44,12 +44,12 @@ if str(REPO) not in sys.path:
 import vosk  # noqa: E402
 
 from gateway.asr.decoder_config import DecoderConfig, build_overlay  # noqa: E402
+from gateway.asr.timeline import Timeline  # noqa: E402
 from gateway.pipeline.endpointer import (  # noqa: E402
     Endpoint,
     Endpointer,
     EndpointerEvent,
     SpeechAudio,
-    StreamClock,
 )
 from gateway.pipeline.pcm import PcmChunk  # noqa: E402
 from gateway.pipeline.vad import SileroDetector  # noqa: E402
@@ -109,13 +109,13 @@ def gate(clip: LabelledAudio) -> tuple[list[EndpointerEvent], float]:
     return events, time.process_time() - started
 
 
-def words_of(raw: str, clock: StreamClock | None) -> list[tuple[str, float, float]]:
+def words_of(raw: str, clock: Timeline | None) -> list[tuple[str, float, float]]:
     result = json.loads(raw)
     out = []
     for w in result.get("result", []):
         start, end = float(w["start"]), float(w["end"])
         if clock is not None:
-            start, end = clock.to_stream(start), clock.to_stream(end)
+            start, end = clock.to_stream(start), clock.to_stream(end, end=True)
         out.append((str(w["word"]), start, end))
     return out
 
@@ -126,7 +126,7 @@ def recognise(model: vosk.Model, clip: LabelledAudio, gated: list[EndpointerEven
     rec = vosk.KaldiRecognizer(model, RATE)
     rec.SetWords(True)
     finals: list[list[tuple[str, float, float]]] = []
-    clock = StreamClock() if gated is not None else None
+    clock = Timeline() if gated is not None else None
     vosk_cuts = fed = 0
     cpu = 0.0
     items: list[EndpointerEvent] = (
@@ -135,7 +135,7 @@ def recognise(model: vosk.Model, clip: LabelledAudio, gated: list[EndpointerEven
         started = time.thread_time()
         if isinstance(event, SpeechAudio):
             if clock is not None:
-                clock.fed(event.chunk)
+                clock.feed(event.chunk)
             fed += event.chunk.samples
             if rec.AcceptWaveform(event.chunk.data):
                 finals.append(words_of(rec.Result(), clock))

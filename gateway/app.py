@@ -25,6 +25,7 @@ from .asr.vosk import VoskRecognizer, load_model
 from .auth import AccessControl, setup_access
 from .config import GatewayConfig, SessionSettings
 from .conversation.admission import LocalAdmission
+from .conversation.capacity import CapacityEstimator
 from .conversation.directory import LocalDirectory
 from .conversation.insights import DefaultInsightsProvider, InsightsProvider
 from .http import health, ice_servers, pages
@@ -45,6 +46,7 @@ from .http.subscriptions import Subscriptions, subscribe_handler
 from .outputs.base import SinkFactory
 from .outputs.bus import LocalBus
 from .outputs.relay import relay_sink_factory
+from .pipeline.gate import SpeechGate
 from .store import STORE_KEY, StoreConfig, store_cleanup_context
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
@@ -79,7 +81,8 @@ def create_app(
         insights = DefaultInsightsProvider()
     bus = LocalBus()
     app[BUS_KEY] = bus
-    admission = LocalAdmission(config.max_sessions)
+    estimator = CapacityEstimator()
+    admission = LocalAdmission(config.max_sessions, estimator=estimator)
     app[ADMISSION_KEY] = admission
     app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, token=config.subscribe_token)
     access = AccessControl.from_config(config.auth)  # ValueError names what to fix
@@ -98,7 +101,12 @@ def create_app(
     async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         pool = WorkerPool(config.workers or None, name="worker")
         app[POOL_KEY] = pool
+        estimator.watch_pool(pool.stats)
+        monitor = asyncio.ensure_future(estimator.monitor(lambda: admission.in_use))
         yield
+        monitor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await monitor
         await pool.aclose()
 
     async def recognizer_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -107,11 +115,23 @@ def create_app(
         else:
             assert model_path is not None
             started = time.perf_counter()
-            model = await load_model(model_path)
-            log.info("model %s loaded in %.2f s; %d recognition workers", model_path,
-                     time.perf_counter() - started, app[POOL_KEY].workers)
-            app[RECOGNIZER_KEY] = VoskRecognizer(model, app[POOL_KEY],
-                                                 partial_interval=settings.partial_interval)
+            recognition = config.recognition
+            model = await load_model(model_path, decoder=recognition.decoder(),
+                                     overlay_dir=recognition.overlay_path())
+            pool = app[POOL_KEY]
+            gate = SpeechGate(VoskRecognizer(model, pool,
+                                             partial_interval=settings.partial_interval),
+                              recognition.gate(), run=pool.run)
+            app[RECOGNIZER_KEY] = gate
+            endpointer = gate.config.endpointer
+            log.info("model %s loaded in %.2f s; %d recognition workers; voice detection %s, "
+                     "phrases end after %d ms of silence; decoder max-active %s; capacity %s",
+                     model_path, time.perf_counter() - started, pool.workers, gate.config.vad,
+                     endpointer.endpoint_silence_ms, recognition.decoder_max_active or "model's",
+                     f"{config.max_sessions} sessions (fixed)" if config.max_sessions else
+                     f"{admission.capacity} sessions (measured, from "
+                     f"{estimator.cost:.2f} CPU-s per session-second on "
+                     f"{estimator.cores:g} cores)")
         yield
         await app[RECOGNIZER_KEY].aclose()
 

@@ -10,6 +10,7 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 
+from gateway.asr.config import add_recognition_arguments, recognition_config_from_args
 from gateway.auth.config import add_auth_arguments, auth_config_from_args
 
 from .checks import check_ws_url, port, positive
@@ -57,10 +58,11 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--language", default=env.get("GATEWAY_LANGUAGE", d.language),
                    help="language the model recognises, checked against the client's "
                    "languageCode (env GATEWAY_LANGUAGE; default %(default)s)")
-    p.add_argument("--max-sessions", type=positive,
-                   default=_env_int(env, "GATEWAY_MAX_SESSIONS", d.max_sessions),
-                   help="concurrent sessions before new ones get 'server_busy' "
-                   "(env GATEWAY_MAX_SESSIONS; default %(default)s)")
+    p.add_argument("--max-sessions", type=_sessions,
+                   default=_env_sessions(env, "GATEWAY_MAX_SESSIONS"),
+                   help="concurrent sessions before new ones get 'server_busy': a number, or "
+                   "'auto' (the default) for the capacity measured from what sessions cost "
+                   "on this machine (env GATEWAY_MAX_SESSIONS; see docs/performance.md)")
     p.add_argument("--workers", type=int, default=_env_int(env, "GATEWAY_WORKERS", d.workers),
                    help="recognition worker threads, 0 = one per core (env GATEWAY_WORKERS)")
     p.add_argument("--no-insights", action="store_true",
@@ -102,7 +104,26 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="delete conversations inactive for more than this many days, checked "
                    "hourly (env GATEWAY_RETENTION_DAYS; default: keep them)")
     add_auth_arguments(p, env)
+    add_recognition_arguments(p, env)
     return p
+
+
+def _sessions(text: str) -> int | None:
+    """``auto`` (None: measured) or a positive number of sessions."""
+    if text.strip().lower() == "auto":
+        return None
+    return positive(text)
+
+
+def _env_sessions(env: Mapping[str, str], name: str) -> int | None:
+    value = env.get(name)
+    if not value:
+        return None
+    try:
+        return _sessions(value)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise SystemExit(f"error: {name} must be 'auto' or a positive integer, "
+                         f"got {value!r}") from None
 
 
 def _positive_float(text: str) -> float:
@@ -158,4 +179,5 @@ def parse_config(argv: Sequence[str] | None = None,
         database=None if args.database.strip().lower() == "off" else args.database,
         retention_days=args.retention_days,
         auth=auth_config_from_args(args),
+        recognition=recognition_config_from_args(args, parser),
     )

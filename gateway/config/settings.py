@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from gateway.asr.config import RecognitionConfig
 from gateway.auth.config import AuthConfig
 from turn.ice import DEFAULT_TURN_TTL
 
@@ -33,7 +34,7 @@ class GatewayConfig:
     model_url: str | None = None
     log_level: str = "info"
     language: str = "en-US"
-    max_sessions: int = 20
+    max_sessions: int | None = None  # None: the measured capacity (admission)
     workers: int = 0  # 0: one per core
     insights: bool = True
     stun_urls: tuple[str, ...] = ()
@@ -47,6 +48,7 @@ class GatewayConfig:
     database: str | None = None  # None: no store (the CLI's default is a file, see flags)
     retention_days: float | None = None
     auth: AuthConfig = field(default_factory=AuthConfig)  # open unless an apps file is given
+    recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     web_root: Path = field(default_factory=default_web_root)
 
 
@@ -56,7 +58,7 @@ class SessionSettings:
 
     language: str = "en-US"
     chunk_ms: int = 100
-    partial_interval: float = 0.15
+    partial_interval: float = 0.0  # a partial after every feed whose text changed
     backlog_seconds: float = 10.0
     analytics_interval: float = 10.0
     connect_timeout: float = 30.0

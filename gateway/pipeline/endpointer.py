@@ -25,7 +25,6 @@ costs ~30 us per chunk and may run on the loop.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 from typing import Literal
@@ -40,7 +39,6 @@ __all__ = [
     "EndpointerEvent",
     "SpeechAudio",
     "SpeechStart",
-    "StreamClock",
 ]
 
 
@@ -269,44 +267,3 @@ class Endpointer:
             keep_from = min(keep_from, self._forwarded_until)
         while self._held and self._held[0].offset + self._held[0].samples <= keep_from:
             self._held.popleft()
-
-
-class StreamClock:
-    """Maps the recogniser's clock (seconds of audio it was fed) back to the stream clock.
-
-    A gated recogniser hears speech runs back to back, so its word times drift ahead of the
-    stream by the silence skipped before them. Call :meth:`fed` with every chunk in the
-    order it is fed; :meth:`to_stream` then converts a word time. One entry per contiguous
-    run (one per phrase, roughly); :meth:`forget_before` drops runs a final has passed.
-    """
-
-    def __init__(self) -> None:
-        self._fed_starts: list[int] = []  # fed sample at which each contiguous run begins
-        self._offsets: list[int] = []  # stream offset of each run's first sample
-        self._fed = 0
-        self._next: int | None = None
-
-    @property
-    def fed_samples(self) -> int:
-        return self._fed
-
-    def fed(self, chunk: PcmChunk) -> None:
-        if chunk.offset != self._next:
-            self._fed_starts.append(self._fed)
-            self._offsets.append(chunk.offset)
-        self._fed += chunk.samples
-        self._next = chunk.offset + chunk.samples
-
-    def to_stream(self, fed_seconds: float) -> float:
-        """Stream time (seconds) of a recogniser time (seconds of fed audio)."""
-        if not self._fed_starts:
-            return fed_seconds
-        sample = fed_seconds * TARGET_RATE
-        i = max(0, bisect_right(self._fed_starts, sample) - 1)
-        return (self._offsets[i] + sample - self._fed_starts[i]) / TARGET_RATE
-
-    def forget_before(self, fed_seconds: float) -> None:
-        """Drop runs that end before ``fed_seconds`` (keeps the state bounded)."""
-        sample = fed_seconds * TARGET_RATE
-        keep = max(0, bisect_right(self._fed_starts, sample) - 1)
-        del self._fed_starts[:keep], self._offsets[:keep]

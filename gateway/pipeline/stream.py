@@ -1,9 +1,20 @@
 """A participant's media stream: PCM chunks in, transcripts out, for any transport.
 
 Audio flows transport -> ``push`` -> bounded queue -> recognizer task -> listener, so a
-slow recognizer never blocks the transport's reader and a burst never grows memory: past
-``backlog_chunks`` the oldest audio is dropped, counted and logged. The stream knows
-nothing of aiortc, WebSockets or conversations: it feeds a ``RecognizerStream`` and hands
+slow recognizer never blocks the transport's reader and a burst never grows memory.
+
+The queue is bounded twice, and both drops are counted and logged:
+
+* in audio (``backlog_chunks``): past it the oldest chunk is dropped, so memory is bounded;
+* in time (``max_delay``): a chunk that waited longer than that is dropped when it reaches
+  the head. An audio bound alone does not bound latency: a recogniser running at a fraction
+  ``r`` of real time needs ``backlog / r`` seconds to work through a full backlog, which is
+  how 10 s of audio became finals 50-70 s late under overload (issue 10). Dropping late
+  audio keeps every result within ``max_delay`` of its speech; the phrase in progress is
+  ended before the gap, so words on either side of it are never glued together.
+
+The stream knows nothing of aiortc, WebSockets or conversations: it feeds a
+``RecognizerStream`` (usually behind the speech gate, ``gateway.pipeline.gate``) and hands
 each event forward to its ``TranscriptListener`` (a conversation member).
 """
 
@@ -12,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -50,6 +62,11 @@ ENDPOINT = _Marker("endpoint")  # end the phrase in progress now
 END = _Marker("end")  # no more audio: finalise and stop
 Item = PcmChunk | _Marker
 
+DEFAULT_MAX_DELAY = 3.0
+"""Seconds a chunk may wait for the recogniser. Normally a chunk waits one recogniser call
+(~10-30 ms); a few seconds absorb a pause of the machine (a burst of other work, a
+collection) without loss, while results stay live enough to be useful."""
+
 
 class MediaStream:
     """``taps`` get every chunk as it arrives (the participant's audio going downstream),
@@ -57,20 +74,26 @@ class MediaStream:
 
     def __init__(self, recognizer: RecognizerStream, listener: TranscriptListener, *,
                  label: str, backlog_chunks: int = 100,
-                 taps: Sequence[AudioSink] = ()) -> None:
+                 taps: Sequence[AudioSink] = (),
+                 max_delay: float | None = DEFAULT_MAX_DELAY) -> None:
         self.recognizer = recognizer
         self.listener = listener
         self.label = label
         self.taps = list(taps)
-        self._items: deque[Item] = deque()
+        self._items: deque[tuple[Item, float]] = deque()  # (item, time it was queued)
         self._max_chunks = max(1, backlog_chunks)
+        self._max_delay = max_delay
         self._chunks = 0  # audio chunks in _items (markers not counted)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._finishing = False
+        self._gap = False  # audio was dropped since the recogniser was last fed
         self.started_at: datetime | None = None
+        self.muted = False
         self.chunks_in = 0
-        self.dropped_chunks = 0
+        self.muted_chunks = 0
+        self.dropped_chunks = 0  # for any reason (backlog full, or too late)
+        self.late_chunks = 0  # of which: waited longer than max_delay
         self.failures = 0
 
     @property
@@ -78,8 +101,18 @@ class MediaStream:
         """Audio chunks waiting for the recognizer."""
         return self._chunks
 
+    @property
+    def oldest_wait(self) -> float:
+        """Seconds the oldest queued chunk has waited (0 when none waits): how far
+        recognition is behind this stream's audio."""
+        for item, at in self._items:
+            if isinstance(item, PcmChunk):
+                return time.monotonic() - at
+        return 0.0
+
     def push(self, chunk: PcmChunk) -> None:
-        """Queue audio; never blocks. The first chunk starts the stream."""
+        """Queue audio; never blocks. The first chunk starts the stream (muted or not: the
+        stream's clock starts with its audio)."""
         if self._finishing:
             return
         if self.started_at is None:
@@ -87,6 +120,9 @@ class MediaStream:
             self.listener.started(self.started_at)
             self._task = asyncio.ensure_future(self._run())
         self.chunks_in += 1
+        if self.muted:
+            self.muted_chunks += 1
+            return
         for tap in self.taps:
             try:
                 tap.send_audio(chunk)
@@ -97,13 +133,29 @@ class MediaStream:
             self._drop_oldest_chunk()
         self._append(chunk)
 
+    def set_muted(self, muted: bool) -> None:
+        """Stop (or resume) hearing this participant.
+
+        While muted, pushed audio is counted and dropped: neither queued for recognition
+        nor given to the taps (a muted participant is heard nowhere). The clock is kept:
+        chunk offsets go on counting, so after unmuting the recogniser sees the stream skip
+        ahead (as over silence the gate did not forward) and word times stay on the
+        stream's clock. Muting ends the phrase in progress with what was said before it;
+        audio already queued was spoken before the mute and is still recognised.
+        """
+        if muted == self.muted:
+            return
+        self.muted = muted
+        if muted:
+            self.endpoint()
+
     def endpoint(self) -> None:
         """End the phrase in progress as soon as the audio before it is recognised."""
         if self._task is not None and not self._finishing:
             self._append(ENDPOINT)
 
     def _append(self, item: Item) -> None:
-        self._items.append(item)
+        self._items.append((item, time.monotonic()))
         if isinstance(item, PcmChunk):
             self._chunks += 1
         self._wake.set()
@@ -111,24 +163,34 @@ class MediaStream:
     def _drop_oldest_chunk(self) -> None:
         """Recognition is behind by the whole backlog: drop the oldest audio (never a
         marker) rather than let memory grow; counted and logged so overload is visible."""
-        for item in self._items:
-            if isinstance(item, PcmChunk):
-                self._items.remove(item)
+        for entry in self._items:
+            if isinstance(entry[0], PcmChunk):
+                self._items.remove(entry)
                 self._chunks -= 1
                 break
+        self._dropped("backlog full")
+
+    def _dropped(self, why: str) -> None:
+        self._gap = True
         self.dropped_chunks += 1
         if self.dropped_chunks % 50 == 1:
-            log.warning("stream %s: recognizer overloaded, dropped %d chunks",
-                        self.label, self.dropped_chunks)
+            log.warning("stream %s: recognizer overloaded (%s), dropped %d chunks so far",
+                        self.label, why, self.dropped_chunks)
 
     async def _next(self) -> Item:
-        while not self._items:
-            self._wake.clear()
-            await self._wake.wait()
-        item = self._items.popleft()
-        if isinstance(item, PcmChunk):
+        """The next item; chunks that waited longer than ``max_delay`` are dropped here."""
+        while True:
+            while not self._items:
+                self._wake.clear()
+                await self._wake.wait()
+            item, queued_at = self._items.popleft()
+            if not isinstance(item, PcmChunk):
+                return item
             self._chunks -= 1
-        return item
+            if self._max_delay is None or time.monotonic() - queued_at <= self._max_delay:
+                return item
+            self.late_chunks += 1
+            self._dropped(f"audio older than {self._max_delay:g} s")
 
     async def finish(self, timeout: float) -> None:
         """Recognise what is queued, finalise the last phrase, stop. Bounded by ``timeout``."""
@@ -161,8 +223,12 @@ class MediaStream:
         recognizer = self.recognizer
         while (item := await self._next()) is not END:
             if item is ENDPOINT:
+                self._gap = False  # the phrase ends here anyway
                 await self._step(recognizer.endpoint)
             elif isinstance(item, PcmChunk):
+                if self._gap:  # audio was dropped: end what was heard before the gap
+                    self._gap = False
+                    await self._step(recognizer.endpoint)
                 await self._step(recognizer.accept, item)
         await self._step(recognizer.endpoint)
 

@@ -7,12 +7,8 @@ is speech when loud), so that offsets can be asserted to the sample.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
-import vosk
 
 from gateway.pipeline.endpointer import (
     Endpoint,
@@ -21,7 +17,6 @@ from gateway.pipeline.endpointer import (
     EndpointerEvent,
     SpeechAudio,
     SpeechStart,
-    StreamClock,
 )
 from gateway.pipeline.pcm import PcmChunk
 from gateway.pipeline.vad import SileroDetector
@@ -229,50 +224,3 @@ def test_one_push_gives_one_contiguous_piece_of_audio() -> None:
     for i in range(0, len(pcm), step):
         pieces = audio(endpointer.push(PcmChunk(pcm[i : i + step], i // 2)))
         assert len(pieces) <= 1
-
-
-# -- the recogniser's clock --------------------------------------------------------------
-
-
-def test_stream_clock_maps_fed_time_back_over_skipped_silence() -> None:
-    clock = StreamClock()
-    clock.fed(PcmChunk(b"\0\0" * RATE, 2 * RATE))  # fed 0-1 s = stream 2-3 s
-    clock.fed(PcmChunk(b"\0\0" * RATE, 3 * RATE))  # contiguous: same run
-    clock.fed(PcmChunk(b"\0\0" * (RATE // 2), 10 * RATE))  # fed 2-2.5 s = stream 10-10.5 s
-    assert clock.to_stream(0.5) == 2.5
-    assert clock.to_stream(1.5) == 3.5
-    assert clock.to_stream(2.25) == 10.25
-    clock.forget_before(2.1)
-    assert clock.to_stream(2.25) == 10.25  # the run still in use is kept
-    assert clock.fed_samples == 2 * RATE + RATE // 2
-
-
-@pytest.mark.slow
-def test_gated_vosk_word_times_land_on_the_stream_clock(model_path: Path) -> None:
-    require_pocketsphinx_corpus()
-    units = real_units()[:2]
-    clip = join_units("two", units, 4.0)  # 4 s of silence is skipped between them
-    rec = vosk.KaldiRecognizer(vosk.Model(str(model_path)), RATE)
-    rec.SetWords(True)
-    clock = StreamClock()
-    words: list[tuple[float, float]] = []
-    for event in feed(Endpointer(SileroDetector()), clip.pcm()):
-        raw = None
-        if isinstance(event, SpeechAudio):
-            clock.fed(event.chunk)
-            if rec.AcceptWaveform(event.chunk.data):
-                raw = rec.Result()
-        elif isinstance(event, Endpoint):
-            raw = rec.FinalResult()  # Vosk's word times keep counting fed audio after this
-        if raw:
-            words += [(clock.to_stream(w["start"]), clock.to_stream(w["end"]))
-                      for w in json.loads(raw).get("result", [])]
-    assert clock.fed_samples < len(clip.samples) - 3 * RATE  # the silence was not fed
-    second_start = clip.units[1][0] / RATE
-    first = [w for w in words if w[1] < second_start - 1.0]
-    second = [w for w in words if w[0] > second_start - 0.3]
-    assert first and second and len(first) + len(second) == len(words)
-    # Words sit inside their recording's span on the stream clock (within 0.3 s).
-    for group, (span_start, span_end) in zip((first, second), clip.units, strict=True):
-        assert span_start / RATE - 0.3 <= group[0][0]
-        assert group[-1][1] <= span_end / RATE + 0.3
