@@ -26,9 +26,10 @@ from .config import GatewayConfig, SessionSettings
 from .conversation.admission import LocalAdmission
 from .conversation.directory import LocalDirectory
 from .conversation.insights import DefaultInsightsProvider, InsightsProvider
-from .http import health, ice_servers, pages
+from .http import console, conversations_live, health, ice_servers, pages
 from .http.keys import (
     ADMISSION_KEY,
+    BOARD_KEY,
     BUS_KEY,
     CONFIG_KEY,
     DIRECTORY_KEY,
@@ -41,8 +42,10 @@ from .http.keys import (
 )
 from .http.subscriptions import Subscriptions, subscribe_handler
 from .outputs.base import SinkFactory
+from .outputs.board import ConversationBoard
 from .outputs.bus import LocalBus
 from .outputs.relay import relay_sink_factory
+from .outputs.summary import summary_sink_factory
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
 from .transports.webrtc.transport import WebRtcTransport
@@ -78,7 +81,10 @@ def create_app(
     app[BUS_KEY] = bus
     admission = LocalAdmission(config.max_sessions)
     app[ADMISSION_KEY] = admission
-    app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, token=config.subscribe_token)
+    board = ConversationBoard()  # what consoles list: live and recent conversations
+    app[BOARD_KEY] = board
+    app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, token=config.subscribe_token,
+                                           board=board)
 
     async def ice_ctx(app: web.Application) -> AsyncIterator[None]:
         # First check before serving, so the log says at once whether TURN works.
@@ -110,7 +116,7 @@ def create_app(
         await app[RECOGNIZER_KEY].aclose()
 
     async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
-        outputs: list[SinkFactory] = []
+        outputs: list[SinkFactory] = [summary_sink_factory(board)]
         if config.relay_url:
             outputs.append(relay_sink_factory(config.relay_url, token=config.relay_token))
         app[DIRECTORY_KEY] = LocalDirectory(
@@ -147,4 +153,6 @@ def create_app(
     health.setup(app)
     ice_servers.setup(app)
     app.router.add_get("/subscribe/{conversation_id}", subscribe_handler)
+    console.setup(app, config.web_root)
+    conversations_live.setup(app)
     return app
