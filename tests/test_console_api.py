@@ -62,14 +62,17 @@ async def _hang_up_everyone() -> AsyncIterator[None]:
 
 
 async def join(gw: RunningGateway, name: str, conversation: str, seconds: float,
-               title: str | None = None) -> Caller:
-    """A participant who sends ``seconds`` of audio (then silence) into ``conversation``."""
+               title: str | None = None, *, samples: np.ndarray | None = None,
+               **config: Any) -> Caller:
+    """A participant who sends ``seconds`` of silence (or ``samples``, 48 kHz) into
+    ``conversation``; ``config`` adds start-config fields (``trackers``…)."""
     client = GatewayClient(gw.url)
     await client.connect()
-    track = WavTrack(np.zeros(int(48_000 * seconds), dtype=np.int16), tail_silence=0.2)
+    audio = samples if samples is not None else np.zeros(int(48_000 * seconds), dtype=np.int16)
+    track = WavTrack(audio, tail_silence=0.2 if samples is None else 1.5)
     client.peer(track)
-    config: dict[str, Any] = {"conversationId": conversation,
-                              "speaker": {"name": name, "userId": f"{name.lower()}@example.com"}}
+    config.update(conversationId=conversation,
+                  speaker={"name": name, "userId": f"{name.split()[0].lower()}@example.com"})
     if title:
         config["meetingTitle"] = title
     caller = Caller(name, client, track)
