@@ -347,3 +347,17 @@ async def test_the_console_page_is_served(
             assert r.status == 200
     async with http.get(f"{gw.url}/console/", allow_redirects=False) as r:
         assert r.status == 308 and r.headers["Location"] == "/console"
+
+
+async def test_shutdown_tells_open_feeds_at_once(
+    start_gateway: StartGateway, http: aiohttp.ClientSession
+) -> None:
+    """An open feed must not hold the gateway's shutdown up (aiohttp would wait for it)."""
+    gw = await scripted_gateway(start_gateway)
+    ws = await http.ws_connect(ws_url(gw, "/api/console/feed"))
+    assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+    began = asyncio.get_running_loop().time()
+    await gw.runner.cleanup()
+    assert asyncio.get_running_loop().time() - began < 5
+    closing = await ws.receive(timeout=5)
+    assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 1001

@@ -98,9 +98,11 @@ def test_a_call_as_the_list_shows_it() -> None:
     assert view["sentiment"]["recent"] == [0.4, 0.0]
     json.dumps(view)  # what the API sends is plain JSON
 
-    feed.life("participant_left", participant=BOB.to_json(), at="2026-11-21T07:48:00.000Z")
+    feed.life("participant_left", participant=BOB.to_json(), reason="dropped",
+              at="2026-11-21T07:48:00.000Z")
     bob = summary.to_json()["participants"][1]
     assert bob["present"] is False and bob["leftAt"] == "2026-11-21T07:48:00.000Z"
+    assert bob["leftReason"] == "dropped"  # the connection was lost, as opposed to "left"
     feed.life("conversation_ended", endTime="2026-11-21T07:48:05.000Z")
     ended = summary.to_json()
     assert ended["state"] == "ended" and ended["endTime"] == "2026-11-21T07:48:05.000Z"

@@ -174,7 +174,8 @@
           break;
         case "participant_joined": this.setPerson(m.participant, { present: true, state: {} }); break;
         case "participant_left":
-          this.setPerson(m.participant, { present: false, state: {} });
+          this.setPerson(m.participant, { present: false, state: {},
+                                          leftReason: typeof m.reason === "string" ? m.reason : null });
           if (this.partials.delete(keyOf(m.participant))) this.dirty.partials = true;
           break;
         case "participant_state": this.onState(m); break;
@@ -437,7 +438,7 @@
         item.append(el("span", "name", personName(p.who)));
         const state = p.state || {};
         const flags = [];
-        if (!p.present) flags.push("left");
+        if (!p.present) flags.push(p.leftReason === "dropped" ? "connection lost" : "left");
         else if (state.muted) flags.push("muted");
         else if (state.speaking) flags.push("speaking");
         if (p.present && typeof state.state === "string" && state.state !== "connected") flags.push(state.state);

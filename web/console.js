@@ -197,6 +197,7 @@
     for (const p of (summary.participants || []).slice(0, LIMITS.people)) {
       const who = el("span", "person", personName(p));
       who.dataset.present = String(Boolean(p.present));
+      if (!p.present) who.title = p.leftReason === "dropped" ? "Connection lost" : "Left the call";
       if (p.state && p.state.muted) who.dataset.muted = "true";
       people.append(who);
     }

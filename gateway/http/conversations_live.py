@@ -134,6 +134,8 @@ async def feed_handler(request: web.Request) -> web.StreamResponse:
         await ws.close(code=1013, message=b"too many watchers")
         return ws
     watcher = FeedWatcher(ws)
+    feeds = request.app[FEEDS_KEY]
+    feeds.add(watcher)
     # Watch first, then read: a change during the read is sent after the snapshot (entries
     # are whole summaries, so a repeat is harmless), never lost.
     board.watch(watcher)
@@ -151,6 +153,7 @@ async def feed_handler(request: web.Request) -> web.StreamResponse:
         pass  # the console went away mid-send
     finally:
         board.unwatch(watcher)
+        feeds.discard(watcher)
         if writer is not None:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -158,6 +161,20 @@ async def feed_handler(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+FEEDS_KEY: web.AppKey[set[FeedWatcher]] = web.AppKey("console_feeds")
+
+
+async def close_feeds(app: web.Application) -> None:
+    """At shutdown, before aiohttp waits for handlers: consoles hear "going away" (1001)
+    and reconnect to the next gateway, instead of holding the shutdown up."""
+    feeds: set[FeedWatcher] = app[FEEDS_KEY]
+    watchers = list(feeds)
+    await asyncio.gather(*(asyncio.wait_for(w.ws.close(code=1001, message=b"shutting down"),
+                                            2.0) for w in watchers), return_exceptions=True)
+
+
 def setup(app: web.Application) -> None:
+    app[FEEDS_KEY] = set()
+    app.on_shutdown.append(close_feeds)
     app.router.add_get("/api/conversations", list_conversations)
     app.router.add_get("/api/console/feed", feed_handler)

@@ -103,14 +103,16 @@ class ConversationSummary:
         at = str(body.get("at") or _now())
         if kind == "participant_joined":
             self.participants[pid] = {**who, "joinedAt": at, "leftAt": None,
-                                      "present": True, "state": {}}
+                                      "leftReason": None, "present": True, "state": {}}
             self._forget_departed()
             return True
         entry = self.participants.get(pid)
         if entry is None:
             return False
-        if kind == "participant_left":
-            entry.update(present=False, leftAt=at, state={})
+        if kind == "participant_left":  # reason: "left" (hung up) or "dropped" (connection lost)
+            reason = body.get("reason")
+            entry.update(present=False, leftAt=at, state={},
+                         leftReason=cut(reason, 32) if isinstance(reason, str) else None)
             return True
         if kind == "participant_state":
             return self._state(entry, body)
