@@ -53,12 +53,16 @@ class Caller:
 _open: list[Caller] = []
 
 
-@pytest.fixture(autouse=True)
-async def _hang_up_everyone() -> AsyncIterator[None]:
-    """A failing test still closes its callers' peers and sessions."""
-    yield
+async def close_callers() -> None:
+    """Close every caller ``join`` made (a failing test must not leak peers)."""
     while _open:
         await _open.pop().client.close()
+
+
+@pytest.fixture(autouse=True)
+async def _hang_up_everyone() -> AsyncIterator[None]:
+    yield
+    await close_callers()
 
 
 async def join(gw: RunningGateway, name: str, conversation: str, seconds: float,
@@ -168,7 +172,8 @@ async def test_the_list_refuses_bad_parameters_and_missing_tokens(
     async with http.get(f"{gw.url}/api/conversations?state=recent&access_token=s3cret") as r:
         assert r.status == 200
     for query, field in (("state=all", "state"), ("limit=0", "limit"), ("limit=x", "limit"),
-                         ("limit=201", "limit")):
+                         ("limit=201", "limit"), ("limit=%C2%B2", "limit"),
+                         ("limit=99999999999", "limit")):
         async with http.get(f"{gw.url}/api/conversations?{query}", headers=good) as r:
             assert r.status == 400
             error = await r.json()
@@ -219,6 +224,11 @@ async def test_the_feed_sends_a_snapshot_then_each_change_then_the_end(
     # four lines, insights, topics, leaves), far fewer updates may reach the console.
     assert len(updates) <= 10
     await until(lambda: gw.app[BOARD_KEY].watchers == 0)
+    async with http.get(f"{gw.url}/api/conversations?state=recent&limit=1") as r:
+        assert [c["conversationId"] for c in (await r.json())["conversations"]] == ["feed-1"]
+    async with http.get(f"{gw.url}/api/conversations?state=recent") as r:
+        assert [c["conversationId"] for c in (await r.json())["conversations"]] == [
+            "feed-1", "early"]
 
 
 async def test_a_flood_of_results_reaches_a_feed_at_most_once_a_second(

@@ -165,6 +165,7 @@
         case "snapshot":
           this.reset();
           if (m.conversation) { this.applySummary(m.conversation); this.setStatus("live"); }
+          else this.setStatus("waiting");
           for (const result of Array.isArray(m.results) ? m.results : []) this.onMessage(result);
           break;
         case "conversation_started":

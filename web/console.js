@@ -163,8 +163,16 @@
     if (!state.listsDirty) return;
     state.listsDirty = false;
     const live = [...state.live.values()].sort((a, b) => (a.startTime < b.startTime ? 1 : -1));
+    // Cards are rebuilt; keep the keyboard focus on the card it was on.
+    const focused = document.activeElement && document.activeElement.closest(".card");
+    const refocus = focused && `${focused.parentElement.id}|${focused.dataset.id}`;
     fillCards($("live"), live, false);
     fillCards($("recent"), state.recent, true);
+    if (refocus) {
+      const [list, id] = refocus.split("|");
+      const again = [...$(list).children].find((c) => c.dataset.id === id);
+      if (again) again.querySelector(".open").focus();
+    }
     $("live-count").textContent = live.length;
     $("recent-count").textContent = state.recent.length;
     $("live-empty").hidden = live.length > 0;
@@ -322,7 +330,12 @@
 
   function openPane(id, summary, ended) {
     const existing = state.panes.get(id);
-    if (existing) { activate(existing); return; }
+    // A pane showing an ended call gives way to a new live call under the same id.
+    if (existing && !(existing.ended && !ended && existing.startTime !== Date.parse(summary.startTime))) {
+      activate(existing);
+      return;
+    }
+    if (existing) existing.close();
     if (state.panes.size >= LIMITS.panes) {
       note(`You can watch up to ${LIMITS.panes} calls at once; close one first.`);
       return;

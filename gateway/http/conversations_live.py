@@ -45,7 +45,7 @@ def _limit(request: web.Request) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return RECENT
-    if not raw.isdigit() or not 1 <= int(raw[:6]) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= MAX_LIMIT):
         raise ValueError(f"limit: expected a whole number from 1 to {MAX_LIMIT}, got {raw[:20]!r}")
     return int(raw)
 

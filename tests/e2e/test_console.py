@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from gateway.transcript import Phrase, Speaker
 from tests.e2e.support import LaunchBrowser
 from tests.e2e.test_browser import wait_js
 from tests.rtc_client import read_wav_48k
-from tests.test_console_api import Caller, join
+from tests.test_console_api import Caller, close_callers, join
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +54,12 @@ SUPPORT = {
     "Lee": [ScriptedPhrase("the deployment finished this morning", 0.6, 2.4),
             ScriptedPhrase("we should monitor the error rate tonight", 3.4, 5.0)],
 }
+
+
+@pytest.fixture(autouse=True)
+async def _hang_up_everyone() -> AsyncIterator[None]:
+    yield
+    await close_callers()
 
 
 def scripted(delay: float = 0.0) -> ScriptedRecognizer:
@@ -189,8 +195,13 @@ async def test_two_conversations_watched_at_once(
     assert await page.locator(".pane").count() == 1
     await hang_up_all(kim, lee)
     await card(page, "sales-1", "#recent")
-    await card(page, "ops-2", "#recent")
     await wait_pane(page, "sales-1", "pane.querySelector('.status').dataset.state === 'ended'")
+    # An ended call opened from the recent list shows what the gateway kept of it.
+    await (await card(page, "ops-2", "#recent")).locator(".open").click()
+    await wait_pane(page, "ops-2", "pane.querySelector('.pane-note:not([hidden])')")
+    assert "has ended" in await pane_text(page, "ops-2", ".pane-note")
+    assert "error rate tonight" in await pane_text(page, "ops-2", ".lines")
+    assert await page.locator('.pane[data-id="ops-2"] .status').inner_text() == "ended"
 
 
 async def test_token_prompt_then_watching_with_the_token(
