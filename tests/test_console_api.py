@@ -371,3 +371,31 @@ async def test_shutdown_tells_open_feeds_at_once(
     assert asyncio.get_running_loop().time() - began < 5
     closing = await ws.receive(timeout=5)
     assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 1001
+
+
+async def test_a_feed_is_bounded_per_watcher_and_per_gateway(
+    start_gateway: StartGateway, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A watcher holds one entry per conversation; one that falls 1000 conversations behind
+    is closed (1013) rather than allowed to grow; beyond the feed limit, a refusal."""
+    from gateway.http import conversations_live
+    from gateway.outputs.base import ConversationInfo
+    from gateway.outputs.summary import summary_sink_factory
+
+    gw = await scripted_gateway(start_gateway)
+    board = gw.app[BOARD_KEY]
+    ws = await http.ws_connect(ws_url(gw, "/api/console/feed"))
+    assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+    monkeypatch.setattr(conversations_live, "MAX_WATCHERS", 1)
+    refused = await http.ws_connect(ws_url(gw, "/api/console/feed"))
+    assert (await refused.receive_json(timeout=5))["code"] == "too_many_watchers"
+    assert (await refused.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
+    assert refused.close_code == 1013
+
+    make = summary_sink_factory(board)
+    for n in range(conversations_live.MAX_PENDING + 1):  # in one burst, before any send
+        make(ConversationInfo(f"burst-{n}"))
+    closing = await ws.receive(timeout=5)
+    assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 1013
+    await until(lambda: board.watchers == 0)
+    assert not gw.app[conversations_live.FEEDS_KEY]
