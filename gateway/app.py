@@ -1,10 +1,10 @@
 """The aiohttp application, assembled in one factory.
 
-Startup and shutdown go through cleanup contexts, in order: the ICE health check, the
-worker pool, the recogniser (model), the conversations (bus, directory and their outputs)
-and the WebRTC transport. On shutdown, ``on_shutdown`` first flushes every session (before
-aiohttp cancels handlers) and closes the signaling sockets; then the contexts unwind in
-reverse, the pool last.
+Startup and shutdown go through cleanup contexts, in order: the ICE health check, the worker
+pool, the conversation store, the recogniser (model), the conversations (bus, directory and
+their outputs) and the WebRTC transport. On shutdown, ``on_shutdown`` first flushes every
+session (before aiohttp cancels handlers) and closes the signaling sockets; then the
+contexts unwind in reverse, the pool last.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from signaling.server import FACTORY_KEY, close_all_sockets, setup_signaling
 
 from .asr.base import Recognizer
 from .asr.vosk import VoskRecognizer, load_model
+from .auth import AccessControl, setup_access
 from .config import GatewayConfig, SessionSettings
 from .conversation.admission import LocalAdmission
 from .conversation.directory import LocalDirectory
 from .conversation.insights import DefaultInsightsProvider, InsightsProvider
 from .http import console, conversations_live, health, ice_servers, pages
+from .http.conversations import setup_conversation_api
 from .http.keys import (
     ADMISSION_KEY,
     BOARD_KEY,
@@ -46,6 +48,7 @@ from .outputs.board import ConversationBoard
 from .outputs.bus import LocalBus
 from .outputs.relay import relay_sink_factory
 from .outputs.summary import summary_sink_factory
+from .store import STORE_KEY, StoreConfig, store_cleanup_context
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
 from .transports.webrtc.transport import WebRtcTransport
@@ -85,6 +88,9 @@ def create_app(
     app[BOARD_KEY] = board
     app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, token=config.subscribe_token,
                                            board=board)
+    access = AccessControl.from_config(config.auth)  # ValueError names what to fix
+    setup_access(app, access)
+    log.info("%s", access.startup_line(config.host))
 
     async def ice_ctx(app: web.Application) -> AsyncIterator[None]:
         # First check before serving, so the log says at once whether TURN works.
@@ -116,6 +122,9 @@ def create_app(
         await app[RECOGNIZER_KEY].aclose()
 
     async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
+        store = app.get(STORE_KEY)
+        if store is not None:  # opened by its own context, before this one
+            bus.attach_all(store.sink)
         outputs: list[SinkFactory] = [summary_sink_factory(board)]
         if config.relay_url:
             outputs.append(relay_sink_factory(config.relay_url, token=config.relay_token))
@@ -125,6 +134,8 @@ def create_app(
             max_participants=settings.max_participants)
         yield
         await bus.aclose()
+        if store is not None:
+            bus.detach_all(store.sink)  # the store's own context drains and closes it
 
     async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
         services = SessionServices(
@@ -145,7 +156,14 @@ def create_app(
         await close_all_sockets(app)
         await bus.aclose()  # consoles still waiting for a call hear that it is over
 
-    for ctx in (ice_ctx, pool_ctx, recognizer_ctx, conversations_ctx, webrtc_ctx):
+    app.cleanup_ctx.append(ice_ctx)
+    app.cleanup_ctx.append(pool_ctx)
+    if config.database:
+        # Opens before the conversations and closes after them, so the last results of the
+        # sessions flushed at shutdown are committed.
+        app.cleanup_ctx.append(store_cleanup_context(StoreConfig(
+            database=config.database, retention_days=config.retention_days)))
+    for ctx in (recognizer_ctx, conversations_ctx, webrtc_ctx):
         app.cleanup_ctx.append(ctx)
     app.on_shutdown.append(on_shutdown)
     setup_signaling(app, offer_timeout=settings.offer_timeout)
@@ -153,6 +171,7 @@ def create_app(
     health.setup(app)
     ice_servers.setup(app)
     app.router.add_get("/subscribe/{conversation_id}", subscribe_handler)
+    setup_conversation_api(app)  # without a store it answers 503 store_unavailable
     console.setup(app, config.web_root)
     conversations_live.setup(app)
     return app

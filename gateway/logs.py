@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-CHATTY_LIBRARIES = ("aioice", "aiortc", "aiohttp.access")
+CHATTY_LIBRARIES = ("aioice", "aiortc", "aiohttp.access", "alembic")
 
 
 def setup_logging(level: str) -> None:

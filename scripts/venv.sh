@@ -31,8 +31,8 @@ spec="$ROOT"
 stamp="$VENV/.installed-$(echo "$extras" | tr -c 'a-z0-9' '_')"
 # Reinstall only when the project's dependencies changed since the last install.
 if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$spec"
+  "$VENV/bin/python" -m pip install -qq --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install -qq --disable-pip-version-check -e "$spec"
   touch "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,21 @@ def test_environment() -> None:
         stun_urls=("stun:a:3478", "stun:b:3478"), turn_urls=("turn:t:3478",),
         turn_secret="s3cret", turn_ttl=600, ice_transport_policy="relay", insights=False,
         language="en-GB", workers=4, web_root=cfg.web_root,
+        database=str(Path.home() / ".local/share/conversation-gateway/conversations.db"),
     )
+
+
+def test_store_options() -> None:
+    cfg = parse_config([], env={"XDG_DATA_HOME": "/data"})
+    assert cfg.database == "/data/conversation-gateway/conversations.db"
+    assert cfg.retention_days is None
+    cfg = parse_config(["--database", "off"], env={"GATEWAY_DATABASE": "/x.db"})
+    assert cfg.database is None
+    cfg = parse_config([], env={"GATEWAY_DATABASE": "postgresql://u@h/db",
+                                "GATEWAY_RETENTION_DAYS": "30"})
+    assert cfg.database == "postgresql://u@h/db" and cfg.retention_days == 30
+    with pytest.raises(SystemExit):
+        parse_config(["--retention-days", "0"], env={})
 
 
 def test_flags_override_environment() -> None:

@@ -10,8 +10,10 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 
+from gateway.auth.config import add_auth_arguments, auth_config_from_args
+
 from .checks import check_ws_url, port, positive
-from .settings import GatewayConfig
+from .settings import GatewayConfig, default_database
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -91,7 +93,33 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="require this bearer token (or ?access_token=) on /subscribe/{id}; "
                    "without it anyone who knows a conversation id may watch it "
                    "(env GATEWAY_SUBSCRIBE_TOKEN)")
+    p.add_argument("--database", default=env.get("GATEWAY_DATABASE") or default_database(env),
+                   help="where conversations are stored: a file path or sqlite:///path "
+                   "(embedded default %(default)s), postgresql://user:pass@host/db, or 'off' "
+                   "(env GATEWAY_DATABASE; see docs/conversation-api.md)")
+    p.add_argument("--retention-days", type=_positive_float,
+                   default=_env_float(env, "GATEWAY_RETENTION_DAYS"),
+                   help="delete conversations inactive for more than this many days, checked "
+                   "hourly (env GATEWAY_RETENTION_DAYS; default: keep them)")
+    add_auth_arguments(p, env)
     return p
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def _env_float(env: Mapping[str, str], name: str) -> float | None:
+    value = env.get(name)
+    if not value:
+        return None
+    try:
+        return _positive_float(value)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise SystemExit(f"error: {name} must be a positive number, got {value!r}") from None
 
 
 def parse_config(argv: Sequence[str] | None = None,
@@ -127,4 +155,7 @@ def parse_config(argv: Sequence[str] | None = None,
         relay_url=relay_url,
         relay_token=args.relay_token,
         subscribe_token=args.subscribe_token,
+        database=None if args.database.strip().lower() == "off" else args.database,
+        retention_days=args.retention_days,
+        auth=auth_config_from_args(args),
     )

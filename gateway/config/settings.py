@@ -3,11 +3,21 @@ that tests and benchmarks adjust (``SessionSettings``)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from gateway.auth.config import AuthConfig
 from turn.ice import DEFAULT_TURN_TTL
+
+
+def default_database(env: Mapping[str, str] | None = None) -> str:
+    """The embedded store's file: ``$XDG_DATA_HOME/conversation-gateway/conversations.db``."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "conversation-gateway" / "conversations.db")
 
 
 def default_web_root() -> Path:
@@ -34,6 +44,9 @@ class GatewayConfig:
     relay_url: str | None = None
     relay_token: str | None = field(default=None, repr=False)
     subscribe_token: str | None = field(default=None, repr=False)
+    database: str | None = None  # None: no store (the CLI's default is a file, see flags)
+    retention_days: float | None = None
+    auth: AuthConfig = field(default_factory=AuthConfig)  # open unless an apps file is given
     web_root: Path = field(default_factory=default_web_root)
 
 

@@ -36,6 +36,13 @@ class ResultBus(Protocol):
 
     def detach(self, conversation_id: str, sink: Sink) -> None: ...
 
+    def attach_all(self, sink: Sink) -> None:
+        """An output for every conversation's results (the store, metrics); its owner
+        closes it."""
+        ...
+
+    def detach_all(self, sink: Sink) -> None: ...
+
     def count(self, conversation_id: str, name: str | None = None) -> int:
         """Outputs attached to a conversation (only those called ``name`` if given)."""
         ...
@@ -60,17 +67,24 @@ class LocalBus:
 
     def __init__(self) -> None:
         self._outputs: dict[str, list[_Attachment]] = {}
+        self._everywhere: list[Sink] = []
 
     def publish(self, result: Result) -> None:
+        for sink in tuple(self._everywhere):
+            self._send(sink, result)
         for attachment in tuple(self._outputs.get(result.conversation_id, ())):
             if attachment.participant is not None and not result.for_participant(
                     attachment.participant):
                 continue
-            try:
-                attachment.sink.send(result)
-            except Exception:  # each output on its own: one broken one must not starve others
-                log.exception("conversation %s: output %s failed", result.conversation_id,
-                              getattr(attachment.sink, "name", attachment.sink))
+            self._send(attachment.sink, result)
+
+    @staticmethod
+    def _send(sink: Sink, result: Result) -> None:
+        try:
+            sink.send(result)
+        except Exception:  # each output on its own: one broken one must not starve others
+            log.exception("conversation %s: output %s failed", result.conversation_id,
+                          getattr(sink, "name", sink))
 
     def attach(self, conversation_id: str, sink: Sink, *, participant: str | None = None) -> None:
         self._outputs.setdefault(conversation_id, []).append(_Attachment(sink, participant))
@@ -82,6 +96,13 @@ class LocalBus:
         outputs[:] = [a for a in outputs if a.sink is not sink]
         if not outputs:
             del self._outputs[conversation_id]
+
+    def attach_all(self, sink: Sink) -> None:
+        self._everywhere.append(sink)
+
+    def detach_all(self, sink: Sink) -> None:
+        if sink in self._everywhere:
+            self._everywhere.remove(sink)
 
     def count(self, conversation_id: str, name: str | None = None) -> int:
         return sum(1 for a in self._outputs.get(conversation_id, ())

@@ -43,10 +43,12 @@ class Result:
     @classmethod
     def of(cls, conversation_id: str, body: Mapping[str, Any], seq: int, *,
            origin: str | None = None, audience: Audience = "conversation",
-           kind: Kind = "symbl") -> Result:
-        """Build and serialise; raises ``TypeError``/``ValueError`` for a body JSON refuses."""
+           kind: Kind = "symbl", at: float | None = None) -> Result:
+        """Build and serialise; raises ``TypeError``/``ValueError`` for a body JSON refuses.
+
+        ``at`` defaults to now (a replay or a test may give the original time)."""
         return cls(conversation_id, body, to_json(body), seq, origin, audience, kind,
-                   time.time())
+                   time.time() if at is None else at)
 
     @property
     def type(self) -> str:

@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from gateway.asr.base import Final, Partial, RecognizerStream, TranscriptEvent
+from gateway.outputs.base import AudioSink
 from gateway.transcript import Phrase
 
 from .pcm import PcmChunk
@@ -51,11 +52,16 @@ Item = PcmChunk | _Marker
 
 
 class MediaStream:
+    """``taps`` get every chunk as it arrives (the participant's audio going downstream),
+    before and regardless of recognition; they never block (``AudioSink``)."""
+
     def __init__(self, recognizer: RecognizerStream, listener: TranscriptListener, *,
-                 label: str, backlog_chunks: int = 100) -> None:
+                 label: str, backlog_chunks: int = 100,
+                 taps: Sequence[AudioSink] = ()) -> None:
         self.recognizer = recognizer
         self.listener = listener
         self.label = label
+        self.taps = list(taps)
         self._items: deque[Item] = deque()
         self._max_chunks = max(1, backlog_chunks)
         self._chunks = 0  # audio chunks in _items (markers not counted)
@@ -81,6 +87,12 @@ class MediaStream:
             self.listener.started(self.started_at)
             self._task = asyncio.ensure_future(self._run())
         self.chunks_in += 1
+        for tap in self.taps:
+            try:
+                tap.send_audio(chunk)
+            except Exception:  # an output's problem is never the stream's
+                log.exception("stream %s: audio output %s failed", self.label,
+                              getattr(tap, "name", tap))
         if self._chunks >= self._max_chunks:
             self._drop_oldest_chunk()
         self._append(chunk)

@@ -116,3 +116,35 @@ async def test_no_audio_means_no_start_and_nothing_to_finish() -> None:
     stream.endpoint()
     await stream.finish(timeout=1)
     assert recorder.events == [] and recorder.started_at is None
+
+
+class Tap:
+    name = "tap"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.chunks: list[PcmChunk] = []
+        self.fail = fail
+
+    def send_audio(self, chunk: PcmChunk) -> None:
+        if self.fail:
+            raise RuntimeError("broken output")
+        self.chunks.append(chunk)
+
+    async def drain(self, timeout: float) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_taps_get_every_chunk_even_when_recognition_drops_audio() -> None:
+    recorder = Recorder()
+    rec = ScriptedRecognizer(SCRIPT, delay=0.05)
+    tap, broken = Tap(), Tap(fail=True)
+    stream = MediaStream(await rec.open_stream(Speaker(id="p1")), recorder, label="t",
+                         backlog_chunks=3, taps=[broken, tap])
+    sent = chunks(2.0)
+    for c in sent:
+        stream.push(c)
+    assert tap.chunks == sent and stream.dropped_chunks > 0
+    await stream.finish(timeout=5)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the conversation store (applied at start by ``gateway.store.migrate``)."""

@@ -1,0 +1,1 @@
+"""The Symbl-compatible WebSocket transport: raw audio frames in, Symbl messages out."""

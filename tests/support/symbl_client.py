@@ -1,0 +1,254 @@
+"""A Symbl real-time API client written from Symbl's reference alone, for tests and benchmarks.
+
+It does what ``symblai/symbl-docs`` shows a client doing (NOTES-symbl.md): fetch a token at
+``POST /oauth2/token:generate``, open ``/v1/realtime/insights/{connectionId}`` (or
+``/v1/streaming/…``) with the token in the query — or in ``X-API-KEY``, a Bearer header or
+the subprotocol, as the SDKs did — send ``start_request``, stream binary audio in real time
+at the declared encoding without waiting for an answer, send ``stop_request`` and collect
+every message until the server closes (or ``conversation_completed`` when asked to stay).
+
+The audio encoders here produce what real clients sent: PCM frames of Symbl's 8192-byte
+limit, the ``Int16Array`` of Symbl's browser snippet (sample 0 of each buffer left at 0,
+values below -1 wrapped around), 20 ms mu-law packets from a phone bridge, and
+``MediaRecorder``-style WebM/Opus cut at arbitrary byte offsets. Encoding goes through
+FFmpeg (PyAV), never through the gateway's own decoders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import aiohttp
+import av
+import numpy as np
+
+from tests.support.speech import SpeechSample
+
+Frame = tuple[bytes, float]  # (payload, seconds of audio it carries)
+
+
+# --------------------------------------------------------------------------- encoders
+
+
+def pcm_frames(pcm: bytes, seconds: float, frame_bytes: int) -> list[Frame]:
+    """Cut a byte stream into frames; each frame's share of ``seconds`` paces it."""
+    per_byte = seconds / max(1, len(pcm))
+    return [(pcm[i:i + frame_bytes], len(pcm[i:i + frame_bytes]) * per_byte)
+            for i in range(0, len(pcm), frame_bytes)]
+
+
+def linear16(sample: SpeechSample, rate: int, frame_bytes: int = 8192) -> list[Frame]:
+    audio = sample.to(rate)
+    return pcm_frames(audio.pcm(), audio.duration, frame_bytes)
+
+
+def browser_linear16(sample: SpeechSample, context_rate: int = 48_000, buffer_size: int = 1024,
+                     gain: float = 1.0) -> list[Frame]:
+    """Symbl's browser snippet: ScriptProcessor buffers of Float32 → ``Int16Array``.
+
+    ``for (i = len; i > 0; i--) target[i] = 32767 * Math.min(1, input[i])``: index 0 is never
+    written (stays 0) and a value below -1 wraps modulo 2^16 (WebIDL ToInt16).
+    """
+    floats = sample.to(context_rate).samples.astype(np.float64) / 32768.0 * gain
+    frames: list[Frame] = []
+    for start in range(0, len(floats), buffer_size):
+        block = floats[start:start + buffer_size]
+        ints = np.trunc(32767.0 * np.minimum(1.0, block)).astype(np.int64)
+        ints[0] = 0
+        wrapped = (ints & 0xFFFF).astype(np.uint16).view(np.int16)
+        frames.append((wrapped.astype("<i2").tobytes(), len(block) / context_rate))
+    return frames
+
+
+def _encode(sample: SpeechSample, codec: str, rate: int, **options: Any) -> list[bytes]:
+    """Encode with an FFmpeg codec, one packet per element."""
+    audio = sample.to(rate)
+    ctx = cast(av.AudioCodecContext, av.CodecContext.create(codec, "w"))
+    ctx.sample_rate, ctx.layout = rate, "mono"
+    ctx.format = av.AudioFormat(options.pop("sample_format", "s16"))
+    for key, value in options.items():
+        setattr(ctx, key, value)
+    ctx.open()
+    step = ctx.frame_size or rate // 50
+    packets: list[bytes] = []
+    for i in range(0, len(audio.samples), step):
+        block = np.zeros(step, np.int16)
+        chunk = audio.samples[i:i + step]
+        block[:len(chunk)] = chunk
+        frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts = rate, i
+        packets.extend(bytes(p) for p in ctx.encode(frame))
+    packets.extend(bytes(p) for p in ctx.encode(None))
+    return packets
+
+
+def mulaw(sample: SpeechSample, frame_ms: int = 20) -> list[Frame]:
+    """G.711 mu-law at 8 kHz in 20 ms packets, as a telephony bridge streams it."""
+    data = b"".join(_encode(sample, "pcm_mulaw", 8000))
+    return pcm_frames(data, len(data) / 8000, 8 * frame_ms)
+
+
+def raw_opus(sample: SpeechSample, bit_rate: int = 32_000) -> list[Frame]:
+    """One raw Opus packet (20 ms at 48 kHz) per frame, as Symbl's web SDK sent ``OPUS``."""
+    return [(p, 0.02) for p in _encode(sample, "libopus", 48_000, bit_rate=bit_rate)]
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> int:
+        self.data += chunk
+        return len(chunk)
+
+
+def container(sample: SpeechSample, fmt: str, codec: str = "libopus", rate: int = 48_000,
+              bit_rate: int = 64_000) -> bytes:
+    """A whole stream written the way a live recorder writes it (no seeking back)."""
+    sink = _Sink()
+    options = {"live": "1"} if fmt == "webm" else {}
+    with av.open(sink, "w", format=fmt, options=options) as out:
+        stream = cast(av.AudioStream, out.add_stream(codec, rate=rate))
+        stream.layout = "mono"
+        if codec != "flac":
+            stream.bit_rate = bit_rate
+        audio = sample.to(rate)
+        for i in range(0, len(audio.samples), 960):
+            block = audio.samples[i:i + 960].reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(block, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = rate, i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return bytes(sink.data)
+
+
+def media_recorder(sample: SpeechSample, fmt: str = "webm", timeslice: float = 0.25,
+                   seed: int = 0) -> list[Frame]:
+    """``MediaRecorder.start(timeslice)`` chunks: the header in the first, cut anywhere."""
+    data = container(sample, fmt)
+    count = max(1, round(sample.duration / timeslice))
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(data)), count - 1)) if count > 1 else []
+    bounds = [0, *cuts, len(data)]
+    return [(data[a:b], timeslice) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+# --------------------------------------------------------------------------- client
+
+
+@dataclass
+class Session:
+    """Everything one streaming connection received, with arrival times."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    non_json: list[str] = field(default_factory=list)
+    close_code: int | None = None
+    started_at: float = 0.0
+    audio_done_at: float = 0.0
+
+    def notices(self, kind: str) -> list[dict[str, Any]]:
+        return [m["message"] for m in self.messages
+                if m.get("type") == "message" and m["message"].get("type") == kind]
+
+    @property
+    def conversation_id(self) -> str | None:
+        for notice in self.notices("conversation_created"):
+            return str(notice["data"]["conversationId"])
+        return None
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m.get("type") == "error"]
+
+    @property
+    def transcript(self) -> str:
+        """The final transcript: every ``message_response`` content, in order."""
+        return " ".join(m["payload"]["content"] for r in self.messages
+                        if r.get("type") == "message_response" for m in r["messages"])
+
+    def first(self, predicate: Any) -> float | None:
+        """Seconds from the first audio frame to the first message matching ``predicate``."""
+        for message, at in zip(self.messages, self.arrivals, strict=True):
+            if predicate(message):
+                return at - self.started_at
+        return None
+
+
+async def fetch_token(http: aiohttp.ClientSession, base_url: str, app_id: str = "app-id",
+                      app_secret: str = "app-secret") -> str:
+    """``POST /oauth2/token:generate`` as ``docs/developer-tools/authentication.md`` shows."""
+    async with http.post(f"{base_url}/oauth2/token:generate", json={
+            "type": "application", "appId": app_id, "appSecret": app_secret}) as response:
+        response.raise_for_status()
+        return str((await response.json())["accessToken"])
+
+
+async def stream(base_url: str, frames: list[Frame], start_request: dict[str, Any], *,
+                 token: str | None = None, connection_id: str | None = None,
+                 path: str = "/v1/realtime/insights", auth: str = "query",
+                 speed: float = 1.0, stop: bool = True, timeout: float = 60.0) -> Session:
+    """Stream ``frames`` after ``start_request``, paced at ``speed`` x real time.
+
+    ``auth`` is where the token goes: ``query``, ``x-api-key``, ``bearer`` or
+    ``subprotocol``. Returns when the server closes the socket, or (with
+    ``disconnectOnStopRequest: false``) once ``conversation_completed`` arrived.
+    """
+    session = Session()
+    connection_id = connection_id or str(uuid.uuid4())
+    async with aiohttp.ClientSession() as http:
+        token = token or await fetch_token(http, base_url)
+        url = f"{base_url.replace('http', 'ws', 1)}{path}/{connection_id}"
+        headers: dict[str, str] = {}
+        protocols: tuple[str, ...] = ()
+        if auth == "query":
+            url += f"?access_token={token}"
+        elif auth == "x-api-key":
+            headers["X-API-KEY"] = token
+        elif auth == "bearer":
+            headers["Authorization"] = f"Bearer {token}"
+        else:
+            protocols = (token,)
+        async with http.ws_connect(url, headers=headers, protocols=protocols,
+                                   max_msg_size=0) as ws:
+            reader = asyncio.create_task(_read(ws, session, stay=not start_request.get(
+                "disconnectOnStopRequest", True)))
+            await ws.send_str(json.dumps(start_request))
+            session.started_at = time.monotonic()
+            for payload, seconds in frames:
+                await ws.send_bytes(payload)
+                if speed:
+                    await asyncio.sleep(seconds / speed)
+            session.audio_done_at = time.monotonic()
+            if stop:
+                await ws.send_str(json.dumps({"type": "stop_request"}))
+            try:
+                await asyncio.wait_for(reader, timeout)
+            finally:
+                reader.cancel()
+            session.close_code = ws.close_code
+    return session
+
+
+async def _read(ws: aiohttp.ClientWebSocketResponse, session: Session, stay: bool) -> None:
+    async for message in ws:
+        if message.type is not aiohttp.WSMsgType.TEXT:
+            continue
+        try:
+            body = json.loads(message.data)
+        except ValueError:
+            session.non_json.append(message.data)
+            continue
+        session.messages.append(body)
+        session.arrivals.append(time.monotonic())
+        if stay and body.get("type") == "message" and \
+                body["message"].get("type") == "conversation_completed":
+            return
