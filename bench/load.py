@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"gateway/peer {r['mode']} {r['calls']} calls: CPU {r['cpu_per_audio_s']}, "
               f"first partial {r['first_partial_median']}, final p90 {r['final_p90']}, "
               f"WER {r['wer']}")
+    for line in report.warnings(doc["runs"]):
+        print("WARNING: " + line)
     total = sum(r["elapsed_s"] for r in doc["runs"])
     print(f"{len(doc['runs'])} runs in {total / 60:.1f} min; wrote {out}")
 

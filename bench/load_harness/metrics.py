@@ -64,8 +64,8 @@ def phrases(events: Sequence[Sequence[Any]]) -> list[Phrase]:
 
 
 def label_words(references: Sequence[str], finals: Sequence[Phrase]) -> list[list[int | None]]:
-    """For every word of every final, the index of the utterance it belongs to (None: a
-    phrase of inserted words only)."""
+    """For every word of every final, the index of the utterance whose reference word it is
+    aligned to (None: an inserted word)."""
     ref_words: list[str] = []
     ref_label: list[int] = []
     for index, text in enumerate(references):
@@ -85,7 +85,7 @@ def label_words(references: Sequence[str], finals: Sequence[Phrase]) -> list[lis
     for p in finals:
         own = labels[cursor:cursor + len(p.words)]
         cursor += len(p.words)
-        out.append(_fill_insertions(own))
+        out.append(own)
     return out
 
 
@@ -162,7 +162,14 @@ def measure(utterances: Sequence[tuple[float, float, str]],
     """Metrics of one call: ``utterances`` as (speech start, speech end, transcript) on the
     caller's clock, ``events`` its arrival log on the same clock."""
     finals = phrases(events)
-    labels = label_words([u[2] for u in utterances], finals)
+    labels = [
+        # A word cannot belong to speech that had not started when its final arrived (the
+        # minimum-edit alignment may pair a stray word with a missed utterance's word).
+        _fill_insertions([u if u is not None and utterances[u][0] <= p.at else None
+                          for u in plabels])
+        for p, plabels in zip(finals, label_words([u[2] for u in utterances], finals),
+                              strict=True)
+    ]
     hypothesis = " ".join(" ".join(p.words) for p in finals)
     counts = align(" ".join(u[2] for u in utterances), hypothesis)
     n = len(utterances)

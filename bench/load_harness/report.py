@@ -27,6 +27,8 @@ class Bounds:
     wer_tolerance: float = 0.03  # absolute: level WER at most 1-call WER + this
     max_lateness: float = 0.1  # s: a caller sending its frames later than this (p99) was
     #                            starved itself; its run measures the load generator
+    max_other_cores: float = 0.25  # cores used by other processes: above, the machine was
+    #                                not quiet and the run's figures are only indicative
 
 
 def stats(values: Iterable[float | None]) -> dict[str, Any]:
@@ -78,6 +80,8 @@ def summarize_run(*, target: str, mode: str, started: str, calls: list[dict[str,
             "other_cores": round(other / window["seconds"], 3) if window["seconds"] else None,
             "cores": os.cpu_count(),
         },
+        "machine_quiet": bool(window["seconds"])
+        and other / window["seconds"] <= bounds.max_other_cores,
         "memory_mb": {
             "idle": round(window["rss_idle"] / MB, 1),
             "connected": round(window["rss_connected"] / MB, 1),
@@ -146,6 +150,21 @@ def row(run: dict[str, Any]) -> str:
             f"{_f(run['wer'], 3):>6} {str(run['own']) + '/' + str(run['utterances']):>8} "
             f"{_f(run['backlog']['lag_slope_max'], 3):>7} "
             f"{_f(run['backlog']['max_lag_s'], 1):>6} {_f(run['cpu']['other_cores'], 2):>5}")
+
+
+def warnings(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """What makes figures untrustworthy: a busy machine, a starved load generator."""
+    out = []
+    busy = [r for r in runs if not r["machine_quiet"]]
+    if busy:
+        worst = max(r["cpu"]["other_cores"] or 0.0 for r in busy)
+        out.append(f"machine not quiet in {len(busy)} of {len(runs)} runs (other processes "
+                   f"used up to {worst:.2f} cores): figures are indicative only")
+    starved = [r for r in runs if r["generator"]["starved"]]
+    if starved:
+        out.append(f"load generator late in {len(starved)} runs (a caller's p99 packet "
+                   "lateness over the bound): those runs measure the machine, not the server")
+    return out
 
 
 def _f(x: float | None, digits: int) -> str:
