@@ -43,10 +43,11 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """User+system CPU seconds of ``root``'s tree, including reaped children."""
+def tree_cpu_seconds(root: int, tree: list[int] | None = None) -> float:
+    """User+system CPU seconds of ``root``'s tree (``tree`` if already listed), including
+    reaped children."""
     total = 0
-    for pid in process_tree(root):
+    for pid in tree if tree is not None else process_tree(root):
         try:
             f = _stat_fields(pid)
         except OSError:
@@ -56,10 +57,10 @@ def tree_cpu_seconds(root: int) -> float:
     return total / TICK
 
 
-def tree_rss_bytes(root: int) -> int:
+def tree_rss_bytes(root: int, tree: list[int] | None = None) -> int:
     """Resident set size of ``root``'s tree (shared pages counted once per process)."""
     total = 0
-    for pid in process_tree(root):
+    for pid in tree if tree is not None else process_tree(root):
         try:
             total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
         except (OSError, IndexError, ValueError):
@@ -92,8 +93,9 @@ class Sampler:
     _task: asyncio.Task[None] | None = None
 
     def sample(self) -> Sample:
-        s = Sample(time.monotonic(), tree_cpu_seconds(self.pid), tree_rss_bytes(self.pid),
-                   machine_busy_seconds())
+        tree = process_tree(self.pid)
+        s = Sample(time.monotonic(), tree_cpu_seconds(self.pid, tree),
+                   tree_rss_bytes(self.pid, tree), machine_busy_seconds())
         self.samples.append(s)
         return s
 

@@ -52,6 +52,7 @@ def call_held(metrics: dict[str, Any], bounds: Bounds) -> bool:
 
 def summarize_run(*, target: str, mode: str, started: str, calls: list[dict[str, Any]],
                   server: dict[str, Any], window: dict[str, Any],
+                  phases: dict[str, float] | None = None,
                   bounds: Bounds | None = None) -> dict[str, Any]:
     """One run's record: totals over its calls, pooled latencies, and the calls themselves."""
     bounds = bounds or Bounds()
@@ -112,6 +113,7 @@ def summarize_run(*, target: str, mode: str, started: str, calls: list[dict[str,
         },
         "bounds": asdict(bounds),
         "server": server,
+        "phases_s": phases or {},
         "calls_detail": calls,
     }
 

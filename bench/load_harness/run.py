@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,8 +94,11 @@ async def run_once(cfg: RunConfig) -> dict[str, Any]:
     """Run ``cfg.calls`` callers against a fresh ``cfg.target``; the run's JSON record."""
     cfg.workdir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    phases: dict[str, float] = {}
+    mark = time.monotonic()
     server = await servers.start(cfg.target, model=cfg.model, log=cfg.workdir / "server.log",
                                  peer_dir=cfg.peer_dir, gateway_args=cfg.gateway_args)
+    phases["server_start_s"] = time.monotonic() - mark
     sampler = Sampler(server.pid)
     callers: list[Caller] = []
     try:
@@ -104,6 +108,7 @@ async def run_once(cfg: RunConfig) -> dict[str, Any]:
         await asyncio.wait_for(asyncio.gather(*(_connect(c) for c in callers)),
                                cfg.ready_timeout)
         connected = sampler.sample()
+        phases["callers_ready_s"] = connected.at - idle.at
         ready = [c for c in callers if c.ready is not None]
         sampler.start()
         go = sampler.sample()
@@ -116,17 +121,21 @@ async def run_once(cfg: RunConfig) -> dict[str, Any]:
         await asyncio.wait_for(asyncio.gather(*(_finish(c) for c in callers)),
                                longest + cfg.drain + 120)
         end = sampler.sample()
+        phases["streaming_s"] = end.at - go.at
     finally:
         await sampler.stop()
         for c in callers:
             if c.proc.returncode is None:
                 c.proc.kill()
                 await c.proc.wait()
+        mark = time.monotonic()
         exit_code = await server.stop()
+        phases["server_stop_s"] = time.monotonic() - mark
     calls = [_call_record(cfg, c) for c in callers]
     return summarize_run(
         target=cfg.target, mode=cfg.mode, started=started, calls=calls,
         server={"url": server.url, "exit": exit_code, "log": str(server.log)},
+        phases={k: round(v, 2) for k, v in phases.items()},
         window={"seconds": end.at - go.at, "server_cpu_s": end.cpu - go.cpu,
                 "machine_busy_s": end.machine - go.machine,
                 "connect_cpu_s": connected.cpu - idle.cpu,
