@@ -79,6 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--calls needs positive levels and --repeat at least 1")
     if not args.model:
         parser.error("no model: pass --model or set VOSK_MODEL")
+    if args.target != "gateway" and not (args.peer_dir / "asr_server_webrtc.py").is_file():
+        parser.error(f"no peer at {args.peer_dir}: fetch it first (bench/peer/README.md) "
+                     "or pass --peer-dir")
     return args
 
 
