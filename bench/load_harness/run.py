@@ -28,6 +28,7 @@ from .report import summarize_run
 from .script import load_script
 
 CALLER_MODULE = "bench.load_harness.caller"
+RESULT_LINE_LIMIT = 32 * 1024 * 1024  # a caller's RESULT line holds its whole arrival log
 
 
 @dataclass
@@ -72,7 +73,7 @@ async def _spawn_caller(cfg: RunConfig, server: servers.Server, index: int) -> C
             "--script", str(cfg.scripts[index]), "--name", f"caller-{index}",
             "--idle", str(cfg.idle), "--drain", str(cfg.drain),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
-            cwd=servers.REPO_ROOT)
+            cwd=servers.REPO_ROOT, limit=RESULT_LINE_LIMIT)
     return Caller(index, proc)
 
 
@@ -134,7 +135,8 @@ async def run_once(cfg: RunConfig) -> dict[str, Any]:
     calls = [_call_record(cfg, c) for c in callers]
     return summarize_run(
         target=cfg.target, mode=cfg.mode, started=started, calls=calls,
-        server={"url": server.url, "exit": exit_code, "log": str(server.log)},
+        server={"url": server.url, "exit": exit_code, "log": str(server.log),
+                "log_counts": servers.log_counts(server.log)},
         phases={k: round(v, 2) for k, v in phases.items()},
         window={"seconds": end.at - go.at, "server_cpu_s": end.cpu - go.cpu,
                 "machine_busy_s": end.machine - go.machine,

@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -54,6 +55,18 @@ class Server:
                 self.proc.kill()
                 await self.proc.wait()
         return self.proc.returncode
+
+
+def log_counts(log: Path) -> dict[str, Any]:
+    """How often the server complained: Python logging WARNING/ERROR lines and tracebacks
+    (the gateway logs overload as WARNING; the peer only ever prints tracebacks), with the
+    first few warnings as examples."""
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    lines = text.splitlines()
+    warnings = [line for line in lines if " WARNING " in line]
+    return {"warnings": len(warnings), "errors": sum(" ERROR " in line for line in lines),
+            "tracebacks": text.count("Traceback (most recent call last)"),
+            "first_warnings": warnings[:3]}
 
 
 def free_port() -> int:
