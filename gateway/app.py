@@ -28,10 +28,11 @@ from .conversation.admission import LocalAdmission
 from .conversation.capacity import CapacityEstimator
 from .conversation.directory import LocalDirectory
 from .conversation.insights import DefaultInsightsProvider, InsightsProvider
-from .http import health, ice_servers, pages
+from .http import console, conversations_live, health, ice_servers, pages
 from .http.conversations import setup_conversation_api
 from .http.keys import (
     ADMISSION_KEY,
+    BOARD_KEY,
     BUS_KEY,
     CONFIG_KEY,
     DIRECTORY_KEY,
@@ -44,8 +45,10 @@ from .http.keys import (
 )
 from .http.subscriptions import Subscriptions, subscribe_handler
 from .outputs.base import SinkFactory
+from .outputs.board import ConversationBoard
 from .outputs.bus import LocalBus
 from .outputs.relay import relay_sink_factory
+from .outputs.summary import summary_sink_factory
 from .pipeline.gate import SpeechGate
 from .store import STORE_KEY, StoreConfig, store_cleanup_context
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
@@ -84,7 +87,10 @@ def create_app(
     estimator = CapacityEstimator()
     admission = LocalAdmission(config.max_sessions, estimator=estimator)
     app[ADMISSION_KEY] = admission
-    app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, token=config.subscribe_token)
+    board = ConversationBoard()  # what consoles list: live and recent conversations
+    app[BOARD_KEY] = board
+    app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, token=config.subscribe_token,
+                                           board=board)
     access = AccessControl.from_config(config.auth)  # ValueError names what to fix
     setup_access(app, access)
     log.info("%s", access.startup_line(config.host))
@@ -139,7 +145,7 @@ def create_app(
         store = app.get(STORE_KEY)
         if store is not None:  # opened by its own context, before this one
             bus.attach_all(store.sink)
-        outputs: list[SinkFactory] = []
+        outputs: list[SinkFactory] = [summary_sink_factory(board)]
         if config.relay_url:
             outputs.append(relay_sink_factory(config.relay_url, token=config.relay_token))
         app[DIRECTORY_KEY] = LocalDirectory(
@@ -186,4 +192,6 @@ def create_app(
     ice_servers.setup(app)
     app.router.add_get("/subscribe/{conversation_id}", subscribe_handler)
     setup_conversation_api(app)  # without a store it answers 503 store_unavailable
+    console.setup(app, config.web_root)
+    conversations_live.setup(app)
     return app

@@ -139,3 +139,40 @@ async def test_a_console_that_stops_reading_cannot_hold_up_the_gateway(
     close = asyncio.ensure_future(sink.close())
     await asyncio.wait_for(close, 8)  # bounded, although the peer never reads
     writer.close()
+
+
+async def test_presence_subscribers_get_participant_state_as_published(
+    start_gateway: StartGateway,
+) -> None:
+    """``participant_state`` (mute and the like, published by the conversation as a
+    lifecycle event) reaches subscribers that asked for presence, verbatim, and the
+    conversation list; plain subscribers never see it."""
+    from gateway.asr.scripted import ScriptedRecognizer
+    from tests.test_console_api import join
+
+    gw = await start_gateway(recognizer=ScriptedRecognizer([]))
+    async with aiohttp.ClientSession() as http:
+        plain = await http.ws_connect(ws_url(gw, "/subscribe/mute-1"))
+        console = await http.ws_connect(ws_url(gw, "/subscribe/mute-1?presence=1"))
+        caller = await join(gw, "Alex", "mute-1", 3)
+        conversation = gw.directory.get("mute-1")
+        assert conversation is not None
+        (member,) = conversation.members.values()
+        body = {"type": "participant_state", "conversationId": "mute-1",
+                "participant": member.speaker.to_json(), "muted": True,
+                "at": "2026-11-30T15:45:11.002Z"}
+        conversation.publish(body, kind="lifecycle")
+        async with http.get(f"{gw.url}/api/conversations") as r:
+            (listed,) = (await r.json())["conversations"]
+        assert listed["participants"][0]["state"] == {"muted": True}
+        await caller.track.finished.wait()
+        await caller.hang_up()
+        plain_seen: list[dict[str, Any]] = []
+        console_seen: list[dict[str, Any]] = []
+        await asyncio.wait_for(asyncio.gather(collect(plain, plain_seen),
+                                              collect(console, console_seen)), 10)
+    assert body in console_seen
+    assert [m["type"] for m in console_seen if m["type"].startswith("participant")] == [
+        "participant_joined", "participant_state", "participant_left"]
+    assert not [m for m in plain_seen if m["type"].startswith(("participant", "snapshot"))]
+    assert plain_seen[-1]["type"] == console_seen[-1]["type"] == "conversation_ended"

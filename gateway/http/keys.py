@@ -12,6 +12,7 @@ from gateway.asr.base import Recognizer
 from gateway.config import GatewayConfig
 from gateway.conversation.admission import LocalAdmission
 from gateway.conversation.directory import LocalDirectory
+from gateway.outputs.board import ConversationBoard
 from gateway.outputs.bus import LocalBus
 from gateway.transports.webrtc.ice import IceProvider
 from gateway.transports.webrtc.transport import WebRtcTransport
@@ -29,3 +30,4 @@ DIRECTORY_KEY = web.AppKey("directory", LocalDirectory)
 ADMISSION_KEY = web.AppKey("admission", LocalAdmission)
 WEBRTC_KEY = web.AppKey("webrtc", WebRtcTransport)
 SUBSCRIPTIONS_KEY = web.AppKey("subscriptions", Subscriptions)
+BOARD_KEY = web.AppKey("board", ConversationBoard)

@@ -29,15 +29,16 @@ class SubscriberSink(BufferedSink):
     name = "subscriber"
 
     def __init__(self, ws: web.WebSocketResponse, conversation_id: str,
-                 *, backlog: int = BACKLOG) -> None:
+                 *, backlog: int = BACKLOG, presence: bool = False) -> None:
         super().__init__(conversation_id, backlog=backlog)
         self.ws = ws
         self.conversation_id = conversation_id
+        self.presence = presence  # also send lifecycle events (consoles ask for them)
         self.done = asyncio.Event()  # set once the socket is closed by us
         self._ended = False  # conversation_ended queued
 
     def serialize(self, result: Result) -> Item | None:
-        text = subscribe.serialize(result)
+        text = subscribe.serialize(result, presence=self.presence)
         if result.type == "conversation_ended" and text is not None:
             self._ended = True
         return text
