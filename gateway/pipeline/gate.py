@@ -84,9 +84,11 @@ class SpeechGate:
     """Implements ``Recognizer``: streams of ``inner`` behind a voice-activity gate."""
 
     def __init__(self, inner: Recognizer, config: GateConfig | None = None, *,
-                 run: Runner) -> None:
+                 run: Runner, detectors: Callable[[str], VoiceDetector] = make_detector) -> None:
+        """``detectors`` builds a detector by name (tests pass a deterministic one)."""
         self.inner = inner
         self.config = config or GateConfig()
+        self._detectors = detectors
         self.name = inner.name if self.config.vad == "off" else f"{inner.name}+{self.config.vad}"
         self._run = run
         self._spare: list[VoiceDetector] = []  # reset detectors of closed streams
@@ -103,7 +105,7 @@ class SpeechGate:
 
     async def _new_detector(self) -> VoiceDetector:
         """Silero's ONNX session takes ~0.15 s of CPU to build: in the pool, not the loop."""
-        detector: VoiceDetector = await self._run(make_detector, self.config.vad)
+        detector: VoiceDetector = await self._run(self._detectors, self.config.vad)
         return detector
 
     def _recycle(self, detector: VoiceDetector) -> None:

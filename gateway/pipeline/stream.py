@@ -88,6 +88,7 @@ class MediaStream:
         self._task: asyncio.Task[None] | None = None
         self._finishing = False
         self._gap = False  # audio was dropped since the recogniser was last fed
+        self._fed = False  # audio was fed since the last endpoint
         self.started_at: datetime | None = None
         self.muted = False
         self.chunks_in = 0
@@ -178,7 +179,9 @@ class MediaStream:
                         self.label, why, self.dropped_chunks)
 
     async def _next(self) -> Item:
-        """The next item; chunks that waited longer than ``max_delay`` are dropped here."""
+        """The next item. Chunks that waited longer than ``max_delay`` are dropped here; after
+        a drop, the first fresh chunk is preceded by an ``ENDPOINT``, so the phrase heard
+        before the gap ends there (and the chunk's age is checked again afterwards)."""
         while True:
             while not self._items:
                 self._wake.clear()
@@ -188,6 +191,12 @@ class MediaStream:
                 return item
             self._chunks -= 1
             if self._max_delay is None or time.monotonic() - queued_at <= self._max_delay:
+                if self._gap and self._fed:  # end the phrase heard before the gap first
+                    self._gap = False
+                    self._items.appendleft((item, queued_at))
+                    self._chunks += 1
+                    return ENDPOINT
+                self._gap = False
                 return item
             self.late_chunks += 1
             self._dropped(f"audio older than {self._max_delay:g} s")
@@ -223,12 +232,10 @@ class MediaStream:
         recognizer = self.recognizer
         while (item := await self._next()) is not END:
             if item is ENDPOINT:
-                self._gap = False  # the phrase ends here anyway
+                self._gap = self._fed = False  # the phrase ends here anyway
                 await self._step(recognizer.endpoint)
             elif isinstance(item, PcmChunk):
-                if self._gap:  # audio was dropped: end what was heard before the gap
-                    self._gap = False
-                    await self._step(recognizer.endpoint)
+                self._fed = True
                 await self._step(recognizer.accept, item)
         await self._step(recognizer.endpoint)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 
-from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
+from gateway.asr.base import TranscriptEvent
+from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer, ScriptedStream
 from gateway.pipeline.pcm import PcmChunk
 from gateway.pipeline.stream import MediaStream
 from gateway.transcript import Phrase, Speaker
@@ -148,3 +150,81 @@ async def test_taps_get_every_chunk_even_when_recognition_drops_audio() -> None:
         stream.push(c)
     assert tap.chunks == sent and stream.dropped_chunks > 0
     await stream.finish(timeout=5)
+
+
+async def test_muted_audio_is_heard_nowhere_and_the_clock_goes_on() -> None:
+    recorder = Recorder()
+    rec = ScriptedRecognizer(SCRIPT)
+    tap = Tap()
+    stream = MediaStream(await rec.open_stream(Speaker(id="p1")), recorder, label="t",
+                         taps=[tap])
+    sent = chunks(3.0)
+    for c in sent[:5]:
+        stream.push(c)
+    stream.set_muted(True)  # mid-phrase: "good morning everyone" ends where it was cut
+    for c in sent[5:15]:
+        stream.push(c)
+    stream.set_muted(False)
+    for c in sent[15:]:
+        stream.push(c)
+    await stream.finish(timeout=5)
+    assert stream.muted_chunks == 10 and stream.chunks_in == 30
+    assert tap.chunks == sent[:5] + sent[15:]
+    (inner,) = rec.streams
+    assert [c.offset for c in inner.chunks] == [c.offset for c in sent[:5] + sent[15:]]
+    assert recorder.finals() == ["good morning", "can you hear me"]
+
+
+class Waits:
+    """Wraps a recogniser stream: how long each chunk it is given waited since its push."""
+
+    def __init__(self, inner: ScriptedStream, pushed: dict[int, float]) -> None:
+        self.inner, self.pushed, self.speaker = inner, pushed, inner.speaker
+        self.waits: list[float] = []
+
+    async def accept(self, chunk: PcmChunk) -> list[TranscriptEvent]:
+        self.waits.append(time.monotonic() - self.pushed[chunk.offset])
+        return await self.inner.accept(chunk)
+
+    async def endpoint(self) -> list[TranscriptEvent]:
+        return await self.inner.endpoint()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_audio_that_waited_too_long_is_dropped_and_the_phrase_ends_before_the_gap(
+) -> None:
+    recorder = Recorder()
+    rec = ScriptedRecognizer(SCRIPT, delay=0.2)  # 5 chunks a second: half of real time
+    pushed: dict[int, float] = {}
+    waits = Waits(await rec.open_stream(Speaker(id="p1")), pushed)
+    stream = MediaStream(waits, recorder, label="t", max_delay=0.5)
+    sent = chunks(3.0)
+    for c in sent:  # in real time, as a microphone would
+        pushed[c.offset] = time.monotonic()
+        stream.push(c)
+        await asyncio.sleep(0.1)
+    await stream.finish(timeout=10)
+    (inner,) = rec.streams
+    assert stream.late_chunks > 0 and stream.dropped_chunks == stream.late_chunks
+    assert len(inner.chunks) + stream.late_chunks == len(sent)
+    assert max(waits.waits) <= 0.5  # nothing older than the bound was recognised
+    assert inner.chunks[-1].offset >= sent[-5].offset  # recognition kept up with the present
+    # Every gap was preceded by an endpoint: no phrase glues audio across dropped audio.
+    gaps = sum(1 for a, b in zip(inner.chunks, inner.chunks[1:], strict=False)
+               if b.offset != a.offset + a.samples)
+    assert gaps >= 1 and inner.endpoints >= gaps + 1
+
+
+async def test_without_a_delay_bound_only_the_backlog_bounds_the_queue() -> None:
+    recorder = Recorder()
+    rec = ScriptedRecognizer(SCRIPT, delay=0.01)
+    stream = MediaStream(await rec.open_stream(Speaker(id="p1")), recorder, label="t",
+                         max_delay=None)
+    for c in chunks(3.0):
+        stream.push(c)
+    assert stream.queued == 30 and stream.oldest_wait >= 0.0
+    await stream.finish(timeout=10)
+    assert stream.late_chunks == 0 and recorder.finals() == ["good morning everyone",
+                                                             "can you hear me"]
