@@ -62,10 +62,11 @@ ENDPOINT = _Marker("endpoint")  # end the phrase in progress now
 END = _Marker("end")  # no more audio: finalise and stop
 Item = PcmChunk | _Marker
 
-DEFAULT_MAX_DELAY = 3.0
+DEFAULT_MAX_DELAY = 5.0
 """Seconds a chunk may wait for the recogniser. Normally a chunk waits one recogniser call
-(~10-30 ms); a few seconds absorb a pause of the machine (a burst of other work, a
-collection) without loss, while results stay live enough to be useful."""
+(~10-50 ms); a few seconds absorb a stall of the machine (a burst of other work, a new
+recogniser's first decode) without losing words, while results stay live enough to be
+useful. Lost words are lost for the transcript too, so the bound errs on the long side."""
 
 
 class MediaStream:
