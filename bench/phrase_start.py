@@ -40,8 +40,13 @@ if str(REPO) not in sys.path:
 
 import vosk  # noqa: E402
 
-from gateway.asr.decoder_config import TUNED, build_overlay  # noqa: E402
-from gateway.pipeline.endpointer import Endpoint, Endpointer, SpeechAudio  # noqa: E402
+from gateway.asr.decoder_config import TUNED, DecoderConfig, build_overlay  # noqa: E402
+from gateway.pipeline.endpointer import (  # noqa: E402
+    Endpoint,
+    Endpointer,
+    EndpointerConfig,
+    SpeechAudio,
+)
 from gateway.pipeline.pcm import PcmChunk  # noqa: E402
 from gateway.pipeline.vad import SileroDetector  # noqa: E402
 from tests.support.speech import ESPEAK_SENTENCES, pocketsphinx_corpus  # noqa: E402
@@ -54,15 +59,24 @@ from tests.support.vad_audio import (  # noqa: E402
 )
 from tests.support.wer import WerStats  # noqa: E402
 
-MODES = ("ungated", "gated-final", "gated-warm")
+FPC = (9, 15, 30, 51)
+MODES = ("ungated", "gated-final", "gated-warm", *(f"gated-fpc{n}" for n in FPC),
+         "gated-chunk50", "gated-preroll600")
+"""``gated-final`` is the gate with the model's decoder settings; the others each change one
+thing: ``fpcN`` the decoder's ``frames-per-chunk`` (21 by default: the network runs on
+~210 ms of audio at a time, so partials move in ~210 ms steps),
+``chunk50`` the feed size, ``preroll600`` the audio kept before detected speech."""
 CHUNK = RATE // 10  # 100 ms
 SILENCE = b"\0\0" * CHUNK
 
 
-def run(model: vosk.Model, clip: LabelledAudio, mode: str) -> dict[str, Any]:
-    rec = vosk.KaldiRecognizer(model, RATE)
+def run(models: dict[str, vosk.Model], clip: LabelledAudio, mode: str) -> dict[str, Any]:
+    rec = vosk.KaldiRecognizer(models[mode[6:] if mode.startswith("gated-fpc") else "tuned"],
+                               RATE)
     rec.SetWords(True)
-    endpointer = None if mode == "ungated" else Endpointer(SileroDetector())
+    config = EndpointerConfig(pre_roll_ms=600) if mode == "gated-preroll600" else None
+    endpointer = None if mode == "ungated" else Endpointer(SileroDetector(), config)
+    chunk_samples = CHUNK // 2 if mode == "gated-chunk50" else CHUNK
     pcm = clip.pcm()
     cpu = 0.0
     partials: list[tuple[int, float]] = []  # (audio position, cpu) of partials with text
@@ -74,8 +88,8 @@ def run(model: vosk.Model, clip: LabelledAudio, mode: str) -> dict[str, Any]:
         if result.get("text"):
             finals.append((position, spent, result))
 
-    for i in range(0, len(pcm), CHUNK * 2):
-        chunk = PcmChunk(pcm[i : i + CHUNK * 2], i // 2)
+    for i in range(0, len(pcm), chunk_samples * 2):
+        chunk = PcmChunk(pcm[i : i + chunk_samples * 2], i // 2)
         position = chunk.offset + chunk.samples
         events = endpointer.push(chunk) if endpointer else [SpeechAudio(chunk)]
         for event in events:
@@ -90,7 +104,7 @@ def run(model: vosk.Model, clip: LabelledAudio, mode: str) -> dict[str, Any]:
                 if text:
                     partials.append((position, time.thread_time() - started))
             elif isinstance(event, Endpoint):
-                if mode == "gated-final":
+                if mode != "gated-warm":
                     final(position, time.thread_time() - started, rec.FinalResult())
                 else:  # feed silence until Vosk's own rules end the phrase
                     for _ in range(30):
@@ -135,28 +149,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=os.environ.get("VOSK_MODEL"))
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--modes", nargs="*", choices=MODES, default=list(MODES))
     args = parser.parse_args()
     if not args.model:
         raise SystemExit("set VOSK_MODEL or --model")
     vosk.SetLogLevel(-1)
-    overlay = build_overlay(Path(args.model), TUNED, REPO / ".cache" / "overlays")
-    model = vosk.Model(str(overlay))
+    cache = REPO / ".cache" / "overlays"
+    models = {"tuned": vosk.Model(str(build_overlay(Path(args.model), TUNED, cache)))}
+    for n in FPC:
+        config = DecoderConfig(max_active=TUNED.max_active, extra={"frames-per-chunk": str(n)})
+        models[f"fpc{n}"] = vosk.Model(str(build_overlay(Path(args.model), config, cache)))
     corpus = pocketsphinx_corpus()
     clips = {
         "real": (join_units("real", real_units(), 1.0), [u.transcript for u in corpus]),
         "espeak": (join_units("espeak", espeak_units(), 1.0), list(ESPEAK_SENTENCES)),
     }
     results: dict[str, Any] = {}
-    print(f"{'clip':7} {'mode':12} {'1st partial p50/p90 ms':>22} {'final p50/p90':>14} "
+    print(f"{'clip':7} {'mode':16} {'1st partial p50/p90 ms':>22} {'final p50/p90':>14} "
           f"{'1st word p50/p90':>17} {'WER':>6} {'finals':>6} {'CPU-s/s':>8}")
     for name, (clip, refs) in clips.items():
-        for mode in MODES:
-            runs = [run(model, clip, mode) for _ in range(args.repeats)]
+        for mode in args.modes:
+            runs = [run(models, clip, mode) for _ in range(args.repeats)]
             m = measure(runs[0], clip, refs)
             cpu = min(r["cpu"] for r in runs) / clip.duration
             results[f"{name}/{mode}"] = {**m, "cpu_per_s": cpu,
                                          "fed_s": runs[0]["fed"] / RATE}
-            print(f"{name:7} {mode:12} {pct(m['first_partial_ms'], 50)!s:>10}/"
+            print(f"{name:7} {mode:16} {pct(m['first_partial_ms'], 50)!s:>10}/"
                   f"{pct(m['first_partial_ms'], 90)!s:<11} {pct(m['final_ms'], 50)!s:>6}/"
                   f"{pct(m['final_ms'], 90)!s:<7} {pct(m['first_word_ms'], 50)!s:>8}/"
                   f"{pct(m['first_word_ms'], 90)!s:<8} {m['wer']:6.3f} {m['finals']:6d} "

@@ -33,7 +33,12 @@ class RecognitionConfig:
     """None: ``DEFAULT_HANGOVER_MS``, but never more than ``endpoint_silence_ms``."""
     max_phrase_ms: int = 20_000
     decoder_max_active: int | None = TUNED.max_active
-    """None (``--decoder-max-active 0``): the model's own setting, no overlay."""
+    """None (``--decoder-max-active 0``): the model's own setting."""
+    decoder_frames_per_chunk: int | None = None
+    """Audio frames (10 ms) the network evaluates at a time; None: the model's (Kaldi's 21).
+    Partials move in steps of this size: 9 gave first partials ~150 ms sooner for ~25 %
+    more recognition CPU, 51 ~23 % less CPU for partials 100-300 ms later
+    (``bench/phrase_start.py``)."""
     overlay_dir: str | None = None
     """Where the tuned overlay of the model is built; None: ``<cache>/overlays``."""
 
@@ -47,9 +52,12 @@ class RecognitionConfig:
             endpoint_silence_ms=self.endpoint_silence_ms, max_phrase_ms=self.max_phrase_ms))
 
     def decoder(self) -> DecoderConfig | None:
-        if self.decoder_max_active is None:
+        """The overlay's settings; None when the model is used as it is."""
+        if self.decoder_max_active is None and self.decoder_frames_per_chunk is None:
             return None
-        return DecoderConfig(max_active=self.decoder_max_active)
+        extra = {} if self.decoder_frames_per_chunk is None else {
+            "frames-per-chunk": str(self.decoder_frames_per_chunk)}
+        return DecoderConfig(max_active=self.decoder_max_active, extra=extra)
 
     def overlay_path(self) -> Path:
         return Path(self.overlay_dir) if self.overlay_dir else default_cache_dir() / "overlays"
@@ -65,10 +73,10 @@ def _env_int(env: Mapping[str, str], name: str, default: int | None) -> int | No
         raise SystemExit(f"error: {name} must be an integer, got {value!r}") from None
 
 
-def _milliseconds(text: str) -> int:
+def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more milliseconds")
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 
@@ -80,28 +88,34 @@ def add_recognition_arguments(p: argparse.ArgumentParser, env: Mapping[str, str]
                    "default: accurate in noise), 'webrtc' (cheaper, fooled by noise) or "
                    "'off' (every chunk is recognised; Vosk's own endpointing, which merges "
                    "sentences) (env GATEWAY_VAD)")
-    g.add_argument("--endpoint-silence-ms", type=_milliseconds,
+    g.add_argument("--endpoint-silence-ms", type=_non_negative,
                    default=_env_int(env, "GATEWAY_ENDPOINT_SILENCE_MS", d.endpoint_silence_ms),
                    help="trailing silence that ends a phrase, in ms (env "
                    "GATEWAY_ENDPOINT_SILENCE_MS; default %(default)s: splits sentences "
                    "separated by 0.3 s pauses)")
-    g.add_argument("--vad-pre-roll-ms", type=_milliseconds,
+    g.add_argument("--vad-pre-roll-ms", type=_non_negative,
                    default=_env_int(env, "GATEWAY_VAD_PRE_ROLL_MS", d.pre_roll_ms),
                    help="audio before detected speech that is still recognised, in ms (env "
                    "GATEWAY_VAD_PRE_ROLL_MS; default %(default)s)")
-    g.add_argument("--vad-hangover-ms", type=_milliseconds,
+    g.add_argument("--vad-hangover-ms", type=_non_negative,
                    default=_env_int(env, "GATEWAY_VAD_HANGOVER_MS", d.hangover_ms),
                    help="silence after speech still recognised, in ms, at most the endpoint "
                    f"silence (env GATEWAY_VAD_HANGOVER_MS; default {DEFAULT_HANGOVER_MS})")
-    g.add_argument("--max-phrase-ms", type=_milliseconds,
+    g.add_argument("--max-phrase-ms", type=_non_negative,
                    default=_env_int(env, "GATEWAY_MAX_PHRASE_MS", d.max_phrase_ms),
                    help="continuous speech is cut into phrases of at most this length, in ms "
                    "(env GATEWAY_MAX_PHRASE_MS; default %(default)s)")
-    g.add_argument("--decoder-max-active", type=_milliseconds,
+    g.add_argument("--decoder-max-active", type=_non_negative,
                    default=_env_int(env, "GATEWAY_DECODER_MAX_ACTIVE", d.decoder_max_active),
                    help="Vosk's max-active (decoder search width), applied through an overlay "
                    "of the model; 0 keeps the model's own (env GATEWAY_DECODER_MAX_ACTIVE; "
                    "default %(default)s)")
+    g.add_argument("--decoder-frames-per-chunk", type=_non_negative,
+                   default=_env_int(env, "GATEWAY_DECODER_FRAMES_PER_CHUNK", None),
+                   help="10 ms frames Vosk's network evaluates at a time: smaller gives "
+                   "earlier partials for more CPU (9: ~150 ms earlier, ~25 %% more CPU); 0 "
+                   "keeps the model's own (env GATEWAY_DECODER_FRAMES_PER_CHUNK; default: "
+                   "the model's, 21)")
     g.add_argument("--overlay-dir", default=env.get("GATEWAY_OVERLAY_DIR") or None,
                    help="where the tuned overlay of the model (symlinks and one model.conf) "
                    "is built (env GATEWAY_OVERLAY_DIR; default <cache dir>/overlays)")
@@ -113,7 +127,9 @@ def recognition_config_from_args(args: argparse.Namespace,
         vad=args.vad, endpoint_silence_ms=args.endpoint_silence_ms,
         pre_roll_ms=args.vad_pre_roll_ms, hangover_ms=args.vad_hangover_ms,
         max_phrase_ms=args.max_phrase_ms,
-        decoder_max_active=args.decoder_max_active or None, overlay_dir=args.overlay_dir)
+        decoder_max_active=args.decoder_max_active or None,
+        decoder_frames_per_chunk=args.decoder_frames_per_chunk or None,
+        overlay_dir=args.overlay_dir)
     try:
         config.gate()
     except ValueError as exc:
