@@ -60,8 +60,8 @@ from tests.support.vad_audio import (  # noqa: E402
 from tests.support.wer import WerStats  # noqa: E402
 
 FPC = (9, 15, 30, 51)
-MODES = ("ungated", "gated-final", "gated-warm", *(f"gated-fpc{n}" for n in FPC),
-         "gated-chunk50", "gated-preroll600")
+MODES = ("ungated", "gated-final", "gated-warm", "gated-result", "gated-result-pad",
+         *(f"gated-fpc{n}" for n in FPC), "gated-chunk50", "gated-preroll600")
 """``gated-final`` is the gate with the model's decoder settings; the others each change one
 thing: ``fpcN`` the decoder's ``frames-per-chunk`` (21 by default: the network runs on
 ~210 ms of audio at a time, so partials move in ~210 ms steps),
@@ -104,7 +104,14 @@ def run(models: dict[str, vosk.Model], clip: LabelledAudio, mode: str) -> dict[s
                 if text:
                     partials.append((position, time.thread_time() - started))
             elif isinstance(event, Endpoint):
-                if mode != "gated-warm":
+                if mode in ("gated-result", "gated-result-pad"):
+                    # End the phrase without finishing the input: Vosk keeps its feature
+                    # pipeline (i-vector and CMVN adaptation) for the next phrase.
+                    if mode == "gated-result-pad":
+                        fed_total += 3 * CHUNK
+                        rec.AcceptWaveform(SILENCE * 3)
+                    final(position, time.thread_time() - started, rec.Result())
+                elif mode != "gated-warm":
                     final(position, time.thread_time() - started, rec.FinalResult())
                 else:  # feed silence until Vosk's own rules end the phrase
                     for _ in range(30):
