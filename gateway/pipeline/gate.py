@@ -138,6 +138,7 @@ class GatedStream:
         self._blocking = inner if isinstance(inner, BlockingStream) else None
         self._on_loop = gate.config.vad in ON_LOOP
         self._closed = False
+        self._in_pool = False  # a pool job may be using the detector (stays set if cancelled)
 
     async def accept(self, chunk: PcmChunk) -> list[TranscriptEvent]:
         self._gate.stats.audio_seconds += chunk.samples / TARGET_RATE
@@ -150,7 +151,9 @@ class GatedStream:
             return await self._job(chunk, None)  # detection and recognition: one job
         else:
             started = time.perf_counter()
+            self._in_pool = True
             decisions = await self._gate._run(self.endpointer.push, chunk)
+            self._in_pool = False
             self._gate.stats.job_seconds += time.perf_counter() - started
         if not decisions:
             return []  # silence a loop-side detector gated: no pool hop at all
@@ -179,7 +182,8 @@ class GatedStream:
             return
         self._closed = True
         if self.endpointer is not None:
-            self._gate._recycle(self.endpointer.detector)
+            if not self._in_pool:  # a cancelled caller's job may still run on it: drop it
+                self._gate._recycle(self.endpointer.detector)
             self.endpointer = None
         await self.inner.close()
 
@@ -187,7 +191,9 @@ class GatedStream:
 
     async def _job(self, chunk: PcmChunk | None,
                    decisions: list[EndpointerEvent] | None) -> list[TranscriptEvent]:
+        self._in_pool = True
         result: _JobResult = await self._gate._run(self._work, chunk, decisions)
+        self._in_pool = False  # not reached when cancelled: the job may still be running
         stats = self._gate.stats
         stats.job_seconds += result.seconds
         stats.forwarded_seconds += result.forwarded / TARGET_RATE

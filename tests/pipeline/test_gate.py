@@ -7,6 +7,9 @@ sentences separated by 0.3 s pauses, and the real Vosk model where marked slow.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -178,6 +181,35 @@ async def test_detectors_of_closed_streams_are_reused(pool: WorkerPool) -> None:
     assert second.endpointer.detector is made[0]
     await second.close()
     await third.close()
+
+
+async def test_a_detector_still_in_use_by_a_cancelled_job_is_not_reused(
+        pool: WorkerPool) -> None:
+    started = threading.Event()
+
+    class SlowTone(ToneDetector):
+        def speech_probability(self, frame: bytes) -> float:
+            started.set()
+            time.sleep(0.05)
+            return super().speech_probability(frame)
+
+    made: list[VoiceDetector] = []
+
+    def detectors(name: str) -> VoiceDetector:
+        made.append(SlowTone())
+        return made[-1]
+
+    gate = SpeechGate(ScriptedRecognizer([]), GateConfig("silero"), run=pool.run,
+                      detectors=detectors)
+    first = await gate.open_stream(SPEAKER)
+    job = asyncio.ensure_future(first.accept(chunks_of(tone_clip(("tone", 0.1)))[0]))
+    await asyncio.to_thread(started.wait, 5)
+    job.cancel()  # the media stream was closed mid-chunk: the worker thread goes on
+    await first.close()
+    second = await gate.open_stream(SPEAKER)
+    assert len(made) == 2 and isinstance(second, GatedStream)
+    assert second.endpointer is not None and second.endpointer.detector is made[1]
+    await second.close()
 
 
 async def test_three_spoken_sentences_with_short_pauses_end_three_phrases(
