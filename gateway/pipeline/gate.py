@@ -98,7 +98,11 @@ class SpeechGate:
         inner = await self.inner.open_stream(speaker)
         endpointer = None
         if self.config.vad != "off":
-            detector = self._spare.pop() if self._spare else await self._new_detector()
+            try:
+                detector = self._spare.pop() if self._spare else await self._new_detector()
+            except BaseException:
+                await inner.close()  # no stream without its gate, and no leaked recogniser
+                raise
             endpointer = Endpointer(detector, self.config.endpointer)
         self.stats.streams += 1
         return GatedStream(self, inner, endpointer)
