@@ -39,8 +39,8 @@ from gateway.workers import PoolStats
 PRIOR_COST = 0.17
 """CPU-seconds per session-second of a dense-speech call through the whole gateway (Silero
 gate, Vosk small-en-us with max-active 2000, Opus decode, insights): the server's
-"CPU/aud-s" of ``bench/load.py --mode dense`` at 1-12 calls on the 2-core reference machine
-(0.153-0.173; docs/performance.md). Re-measure it for another model or machine."""
+"CPU/aud-s" of ``bench/load.py --mode dense`` at 4-12 calls on the 2-core reference machine
+(0.153-0.188; docs/performance.md). Re-measure it for another model or machine."""
 TARGET = 0.8
 """Share of the cores sessions may use: the rest absorbs bursts and the event loop."""
 SATURATION = 0.9
