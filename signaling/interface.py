@@ -57,6 +57,17 @@ class SignalingSession(Protocol):
 
     async def add_candidate(self, candidate: RemoteCandidate) -> None: ...
 
+    def answered(self) -> None:
+        """The answer (and its warnings) went out: messages about the other participants
+        may follow it now, never before it."""
+
+    async def peer(self, to: str, data: Mapping[str, Any]) -> None:
+        """Relay ``data`` to participant ``to`` of the same conversation; ``SessionError``
+        (``unknown_participant``) when there is no such other participant."""
+
+    async def mute(self, muted: bool) -> None:
+        """Stop (or resume) recognising this participant, and tell the others."""
+
     async def stop(self) -> None:
         """Graceful end (``bye``): flush final results, then close."""
 

@@ -17,8 +17,15 @@ from .interface import Answer, RemoteCandidate
 # candidates ~10 KB), small enough that a client cannot make us parse megabytes.
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_CANDIDATE_CHARS = 1024
+# A browser's audio offer or answer is 2-6 KB with its candidates; a trickled candidate
+# ~300 bytes. Room for that with margin; the receiver is protected from anything larger.
+MAX_PEER_DATA_BYTES = 16 * 1024
+MAX_PARTICIPANT_ID_CHARS = 128
 
 PROTOCOL_VERSION = 1
+# Additions within version 1 that a client may rely on when the server lists them in
+# ``hello``; clients that do not know them ignore the messages they bring.
+FEATURES = ("presence", "peer", "mute")
 
 
 class ProtocolError(Exception):
@@ -49,7 +56,20 @@ class Ping:
     pass
 
 
-ClientMessage = Offer | Candidate | Bye | Ping
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """A message for another participant (browser-to-browser negotiation), relayed as is."""
+
+    to: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    muted: bool
+
+
+ClientMessage = Offer | Candidate | Bye | Ping | Peer | Mute
 
 
 def hello(session_id: str, ice_servers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -58,6 +78,7 @@ def hello(session_id: str, ice_servers: list[dict[str, Any]]) -> dict[str, Any]:
         "sessionId": session_id,
         "iceServers": ice_servers,
         "protocolVersion": PROTOCOL_VERSION,
+        "features": list(FEATURES),
     }
 
 
@@ -135,6 +156,10 @@ def parse(text: str) -> ClientMessage:
         return Bye()
     if kind == "ping":
         return Ping()
+    if kind == "peer":
+        return _parse_peer(data)
+    if kind == "mute":
+        return Mute(_field(data, "muted", bool, "mute"))
     raise ProtocolError("unknown_type", f"unknown message type '{kind[:64]}'")
 
 
@@ -159,3 +184,17 @@ def _parse_candidate(data: Mapping[str, Any]) -> RemoteCandidate:
     if value and mid is None and index is None:
         raise ProtocolError("missing_field", "a candidate needs 'sdpMid' or 'sdpMLineIndex'")
     return RemoteCandidate(candidate=value or None, sdp_mid=mid, sdp_mline_index=index)
+
+
+def _parse_peer(data: Mapping[str, Any]) -> Peer:
+    to = _field(data, "to", str, "peer")
+    if not 0 < len(to) <= MAX_PARTICIPANT_ID_CHARS:
+        raise ProtocolError("invalid_field",
+                            f"'to' must be a participant id of 1-{MAX_PARTICIPANT_ID_CHARS} "
+                            "characters")
+    body = _field(data, "data", dict, "peer")
+    size = len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_PEER_DATA_BYTES:
+        raise ProtocolError("peer_data_too_large",
+                            f"'data' is {size} bytes; at most {MAX_PEER_DATA_BYTES} are relayed")
+    return Peer(to=to, data=body)

@@ -165,7 +165,8 @@ class GatewayClient:
         self.pc: RTCPeerConnection | None = None
         self.hello: dict[str, Any] = {}
         self.results: list[dict[str, Any]] = []
-        self.signals: list[dict[str, Any]] = []
+        self.signals: list[dict[str, Any]] = []  # received, not yet taken by next_signal
+        self.signal_types: list[str] = []  # every signal's type, in arrival order
         self._signal_waiters: list[
             tuple[Callable[[dict[str, Any]], bool], asyncio.Future[Any]]
         ] = []
@@ -202,6 +203,7 @@ class GatewayClient:
                 continue
             data = json.loads(msg.data)
             self.signals.append(data)
+            self.signal_types.append(str(data.get("type")))
             for predicate, fut in list(self._signal_waiters):
                 if not fut.done() and predicate(data):
                     fut.set_result(data)

@@ -46,7 +46,7 @@ class LocalDirectory:
         run: Runner,
         outputs: Sequence[SinkFactory] = (),
         analytics_interval: float = 10.0,
-        max_participants: int = 8,
+        max_participants: int = 2,
     ) -> None:
         self._bus = bus
         self._run = run
