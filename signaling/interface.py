@@ -22,12 +22,15 @@ class SessionError(Exception):
     """
 
     def __init__(self, code: str, message: str, *, fatal: bool = False,
-                 retryable: bool = False) -> None:
+                 retryable: bool = False, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.fatal = fatal
         self.retryable = retryable and not fatal
+        # Machine-readable facts sent beside code and message (e.g. maxParticipants), so a
+        # client can word the problem for its users without parsing the message.
+        self.details = dict(details or {})
 
 
 @dataclass(frozen=True, slots=True)

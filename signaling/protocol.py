@@ -89,8 +89,8 @@ def answer(reply: Answer) -> dict[str, Any]:
     return message
 
 
-def error(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
+def error(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {**(details or {}), "type": "error", "code": code, "message": message}
 
 
 def _field(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], name: str) -> Any:

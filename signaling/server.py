@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -79,9 +80,10 @@ class _Connection:
             except (ConnectionError, RuntimeError) as exc:
                 log.debug("session %s: send failed: %s", self.session_id, exc)
 
-    async def send_error(self, code: str, message: str) -> None:
+    async def send_error(self, code: str, message: str,
+                         details: Mapping[str, Any] | None = None) -> None:
         log.info("session %s: error %s: %s", self.session_id, code, message)
-        await self.send(protocol.error(code, message))
+        await self.send(protocol.error(code, message, details))
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
@@ -192,7 +194,7 @@ async def _handle_text(conn: _Connection, text: str) -> bool:
     except ProtocolError as exc:
         await conn.send_error(exc.code, exc.message)
     except SessionError as exc:
-        await conn.send_error(exc.code, exc.message)
+        await conn.send_error(exc.code, exc.message, exc.details)
         if exc.fatal:
             return False
         if exc.retryable:

@@ -105,6 +105,8 @@ def parse_config(argv: Sequence[str] | None = None,
     env = os.environ if env is None else env
     parser = build_parser(env)
     args = parser.parse_args(argv)
+    if args.max_participants < 1:  # an environment default bypasses the flag's type check
+        parser.error("GATEWAY_MAX_PARTICIPANTS must be at least 1")
     relay_url = args.relay_url
     relay_source = "--relay-url"
     if relay_url is None:

@@ -103,7 +103,9 @@ class WebRtcSession:
                                                         build_insights)
         except ConversationFull as exc:
             raise SessionError("conversation_full", admission.full_message(exc),
-                               retryable=True) from None
+                               retryable=True,
+                               details={"maxParticipants": exc.limit} if exc.limit else None
+                               ) from None
         PresenceLink(self.member, self.outbox)
         # From here on every failure tears the session down (and leaves the conversation).
         try:
