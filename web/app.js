@@ -55,6 +55,11 @@
       const ufrag = (d) => (d && /a=ice-ufrag:(\S+)/.exec(d.sdp) || [])[1] || null;
       return link ? [ufrag(link.pc.localDescription), ufrag(link.pc.remoteDescription)] : null;
     },
+    streams() { // for latency measurements: {local: MediaStream, remote: {id: MediaStream}}
+      const remote = {};
+      if (call) for (const [id, link] of call.links) remote[id] = link.audio.srcObject;
+      return { local: call ? call.stream : null, remote };
+    },
     unplug() { // what the browser does when the microphone is pulled out
       if (call && call.track) call.track.dispatchEvent(new Event("ended"));
     },

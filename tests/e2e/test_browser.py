@@ -73,7 +73,7 @@ async def dom_text(page: Any, selector: str) -> str:
 async def open_page(browser: Browser, url: str, query: str = "") -> Any:
     page = browser.page
     await page.goto(url + "/" + query)
-    await page.wait_for_function("window.gateway && window.gateway.state === 'idle'")
+    await page.wait_for_function("() => window.gateway && window.gateway.state === 'idle'")
     return page
 
 

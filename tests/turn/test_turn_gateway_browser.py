@@ -93,7 +93,7 @@ async def test_page_relay_only_shows_transcript(
     page = browser.page
     await page.add_init_script(RECORD_PEERS)
     await page.goto(gw.url + "/?relay=1")
-    await page.wait_for_function("window.gateway && window.gateway.state === 'idle'")
+    await page.wait_for_function("() => window.gateway && window.gateway.state === 'idle'")
     await page.click("#call-button")
 
     found = await wait_for_words(page, WORDS, MIN_WORDS, timeout=45)
