@@ -109,7 +109,8 @@ def _field(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], nam
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {str: "a string", int: "an integer", dict: "an object", type(None): "null"}
+    names = {str: "a string", int: "an integer", dict: "an object", type(None): "null",
+             bool: "true or false"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 

@@ -433,7 +433,7 @@
     const current = call;
     if (!current || current.ended || !deviceId || deviceId === gateway.deviceId && gateway.mic === "on") return;
     try {
-      const stream = await window.CallMic.open(deviceId, $("audio-processing").checked);
+      const stream = await window.CallMic.open(deviceId, audioOptions());
       if (call !== current || current.ended) {
         for (const t of stream.getTracks()) t.stop();
         return;
@@ -446,6 +446,10 @@
       $("mic-switch").value = gateway.deviceId;
     }
     render();
+  }
+
+  function audioOptions() {
+    return { echo: $("echo-cancellation").checked, processing: $("audio-processing").checked };
   }
 
   function setMuted(muted) {
@@ -577,7 +581,7 @@
     const policyPromise = fetchIcePolicy();
     let stream;
     try {
-      stream = await window.CallMic.open($("mic-select").value, $("audio-processing").checked);
+      stream = await window.CallMic.open($("mic-select").value, audioOptions());
     } catch (err) {
       if (alive()) {
         gateway.mic = "error";

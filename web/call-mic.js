@@ -21,21 +21,26 @@
     return "mic_busy";
   }
 
-  function constraints(deviceId, processing) {
+  /* Echo cancellation is on unless the user wears headphones: in a call the other person's
+   * voice comes out of the speakers, and without it they hear themselves and the gateway
+   * transcribes their words as ours. Noise suppression and automatic gain are off by
+   * default: they change the voice more, and the recogniser does better without them. */
+  function constraints(deviceId, { echo, processing }) {
     const audio = {
-      echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing,
+      echoCancellation: echo, noiseSuppression: processing, autoGainControl: processing,
     };
     if (deviceId) audio.deviceId = { exact: deviceId };
     return { audio, video: false };
   }
 
-  /** Open the microphone; resolves to a MediaStream or rejects with {code, message}. */
-  async function open(deviceId, processing) {
+  /** Open the microphone; resolves to a MediaStream or rejects with {code, message}.
+   * ``options``: {echo: echo cancellation, processing: noise suppression and gain}. */
+  async function open(deviceId, options) {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       throw { code: "mic_unsupported", message: "navigator.mediaDevices is not available" };
     }
     try {
-      return await navigator.mediaDevices.getUserMedia(constraints(deviceId, processing));
+      return await navigator.mediaDevices.getUserMedia(constraints(deviceId, options));
     } catch (err) {
       throw { code: errorCode(err), message: `${(err && err.name) || "Error"}: ${(err && err.message) || ""}` };
     }
