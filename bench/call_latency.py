@@ -15,9 +15,11 @@ gateway started as its own process (``python -m gateway``), exactly as users wou
   microphone and speaker add (typically 10-40 ms each). Also reported: the connection's own
   view from getStats (round-trip time, jitter buffer delay) and the time to connect.
 * gateway CPU: both callers talk all the time (Debian's pocketsphinx-testdata recordings in a
-  loop, the worst case for recognition); the gateway's CPU seconds per second of call, from
-  /proc, against one caller alone and the idle gateway. The call's own audio between the two
-  never touches the gateway.
+  loop, the worst case for recognition), against a gateway in this process (insights on):
+  CPU seconds per second of audio its recognisers consumed, for one caller alone and for a
+  call, and so the cores a call needs in real time. (A gateway starved by other load falls
+  behind; per second of recognised audio the cost stays meaningful.) The call's own audio
+  between the two never touches the gateway.
 * forwarding estimate: what the rejected design would add at the gateway per forwarded
   stream (Opus encode with aiortc's encoder; the decode it already does for recognition).
 
@@ -277,36 +279,84 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+class InProcessGateway:
+    """The gateway in this process (insights on, as shipped), so the audio its recognisers
+    actually consumed can be counted: on a loaded machine a starved gateway falls behind,
+    and CPU per second of *recognised* audio is the cost that does not depend on that."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.url = ""
+
+    async def __aenter__(self) -> InProcessGateway:
+        from aiohttp import web
+
+        from gateway.app import create_app
+        from gateway.config import GatewayConfig
+
+        self.app = create_app(GatewayConfig(), Path(self.model))
+        self.runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runner.cleanup()
+
+    def recognised_seconds(self) -> float:
+        """Audio handed to the recognisers so far, over the open sessions."""
+        from gateway.http.keys import WEBRTC_KEY
+
+        total = 0
+        for session in self.app[WEBRTC_KEY].sessions.values():
+            stream = session.stream
+            if stream is not None:
+                total += (stream.chunks_in - stream.dropped_chunks - stream.muted_chunks
+                          - stream.queued)
+        return total * 0.1  # 100 ms chunks
+
+
+async def measure(gateway: InProcessGateway, seconds: float, streams: int) -> dict[str, Any]:
+    cpu, audio, wall = time.process_time(), gateway.recognised_seconds(), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu = time.process_time() - cpu
+    audio = gateway.recognised_seconds() - audio
+    wall = time.monotonic() - wall
+    return {"streams": streams, "cpu_per_wall_s": round(cpu / wall, 4),
+            "recognised_audio_s": round(audio, 1), "wall_s": round(wall, 1),
+            "realtime_per_stream": round(audio / wall / streams, 3),
+            "cpu_per_stream_audio_s": round(cpu / audio, 4) if audio else None}
+
+
 async def cpu_run(browsers: Browsers, folder: Path, model: str | None, seconds: float
                   ) -> dict[str, Any]:
-    args = ["--model", model] if model else []  # insights on, as shipped
+    if not model:
+        raise SystemExit("set VOSK_MODEL (or --model) for the CPU measurement")
     wavs = (speech_wav(folder / "speech-alex.wav", 0.0),
             speech_wav(folder / "speech-sam.wav", 23.0))
     out: dict[str, Any] = {}
-    async with Gateway(args) as gateway:
-        before = gateway.cpu()
+    async with InProcessGateway(model) as gateway:
+        cpu = time.process_time()
         await asyncio.sleep(5)
-        out["idle_cpu_per_s"] = round((gateway.cpu() - before) / 5, 4)
-        # One caller alone: one recognition stream.
-        alone = await browsers.page(wavs[0])
+        out["idle_cpu_per_s"] = round((time.process_time() - cpu) / 5, 4)
+        alone = await browsers.page(wavs[0])  # one caller: one recognition stream
         await join(alone, gateway.url, "Alex")
         await asyncio.sleep(3)
-        before, started = gateway.cpu(), time.monotonic()
-        await asyncio.sleep(seconds)
-        out["one_caller_cpu_per_s"] = round((gateway.cpu() - before)
-                                            / (time.monotonic() - started), 4)
+        out["one_caller"] = await measure(gateway, seconds, 1)
         await browsers.close_all()
         await asyncio.sleep(3)
-        # A call: two callers who hear each other directly, two recognition streams.
+        # A call: two callers who hear each other directly; two recognition streams.
         alex, sam, _ = await call(browsers, gateway.url, wavs, relay=False)
         await asyncio.sleep(3)
-        before, started = gateway.cpu(), time.monotonic()
-        await asyncio.sleep(seconds)
-        out["call_cpu_per_s"] = round((gateway.cpu() - before) / (time.monotonic() - started), 4)
-        finals = [len((await p.evaluate("window.gateway"))["finals"]) for p in (alex, sam)]
-        out["transcript_lines_seen"] = finals
+        out["call"] = await measure(gateway, seconds, 2)
+        out["transcript_lines_seen"] = [len((await p.evaluate("window.gateway"))["finals"])
+                                        for p in (alex, sam)]
         await browsers.close_all()
-    out["window_seconds"] = seconds
+    per_stream = out["call"]["cpu_per_stream_audio_s"]
+    if per_stream:
+        # A one-on-one call runs two streams in real time.
+        out["cpu_cores_per_call"] = round(2 * per_stream, 3)
     return out
 
 
@@ -339,30 +389,38 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"machine": {"cpus": os.cpu_count(),
                                           "python": platform.python_version(),
                                           "load_average": os.getloadavg()}}
+    wanted = set(args.only or ("direct", "relay", "cpu", "forwarding"))
     async with Browsers() as browsers:
-        async with Gateway([*base, "--no-insights"]) as gateway:
-            runs = [await latency_run(browsers, gateway.url, folder, False, args.listen)
-                    for _ in range(args.calls)]
-        result["direct"] = summarize(runs)
-        print("direct:", json.dumps({k: v for k, v in result["direct"].items() if k != "runs"}),
-              flush=True)
-        coturn = CoturnProcess(secret=TURN_SECRET, realm="bench.test", dev=True)
-        await coturn.start()
-        try:
-            turn = ["--turn-url", coturn.url, "--turn-secret", TURN_SECRET]
-            async with Gateway([*base, "--no-insights", *turn]) as gateway:
-                runs = [await latency_run(browsers, gateway.url, folder, True, args.listen)
+        if "direct" in wanted:
+            async with Gateway([*base, "--no-insights"]) as gateway:
+                runs = [await latency_run(browsers, gateway.url, folder, False, args.listen)
                         for _ in range(args.calls)]
-        finally:
-            coturn.stop()
-        result["relay_only"] = summarize(runs)
-        print("relay-only:", json.dumps({k: v for k, v in result["relay_only"].items()
-                                         if k != "runs"}), flush=True)
-        result["gateway_cpu"] = await cpu_run(browsers, folder, model, args.cpu_seconds)
-        print("gateway CPU:", json.dumps(result["gateway_cpu"]), flush=True)
-    result["forwarding_estimate"] = forwarding_estimate()
-    print("forwarding estimate:", json.dumps(result["forwarding_estimate"]), flush=True)
+            result["direct"] = summarize(runs)
+            show("direct", result["direct"])
+        if "relay" in wanted:
+            coturn = CoturnProcess(secret=TURN_SECRET, realm="bench.test", dev=True)
+            await coturn.start()
+            try:
+                turn = ["--turn-url", coturn.url, "--turn-secret", TURN_SECRET]
+                async with Gateway([*base, "--no-insights", *turn]) as gateway:
+                    runs = [await latency_run(browsers, gateway.url, folder, True, args.listen)
+                            for _ in range(args.calls)]
+            finally:
+                coturn.stop()
+            result["relay_only"] = summarize(runs)
+            show("relay-only", result["relay_only"])
+        if "cpu" in wanted:
+            result["gateway_cpu"] = await cpu_run(browsers, folder, model, args.cpu_seconds)
+            show("gateway CPU", result["gateway_cpu"])
+    if "forwarding" in wanted:
+        result["forwarding_estimate"] = forwarding_estimate()
+        show("forwarding estimate", result["forwarding_estimate"])
+    result["machine"]["load_average_after"] = os.getloadavg()
     return result
+
+
+def show(name: str, summary: dict[str, Any]) -> None:
+    print(f"{name}:", json.dumps({k: v for k, v in summary.items() if k != "runs"}), flush=True)
 
 
 def main() -> None:
@@ -373,6 +431,8 @@ def main() -> None:
     parser.add_argument("--cpu-seconds", type=float, default=30.0,
                         help="measurement window for gateway CPU")
     parser.add_argument("--model", default=None, help="Vosk model (default: $VOSK_MODEL)")
+    parser.add_argument("--only", nargs="+", choices=("direct", "relay", "cpu", "forwarding"),
+                        help="run only these parts")
     parser.add_argument("--out", type=Path,
                         default=ROOT / "bench" / "results" / "call_latency.json")
     args = parser.parse_args()
