@@ -55,8 +55,10 @@ class Answer:
 
 
 class SignalingSession(Protocol):
-    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> Answer:
-        """Apply the offer and return the answer."""
+    async def start(self, offer_sdp: str, config: Mapping[str, Any],
+                    features: frozenset[str] = frozenset()) -> Answer:
+        """Apply the offer and return the answer; ``features`` are what the client asked
+        for of ``signaling.protocol.FEATURES``."""
 
     async def add_candidate(self, candidate: RemoteCandidate) -> None: ...
 

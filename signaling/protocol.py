@@ -39,6 +39,9 @@ class ProtocolError(Exception):
 class Offer:
     sdp: str
     config: Mapping[str, Any]
+    # What the client asks for of FEATURES: with "presence" it is told about the others,
+    # with "peer" it takes their messages. Without them the session is as in version 1.0.
+    features: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +153,7 @@ def parse(text: str) -> ClientMessage:
             raise ProtocolError(
                 "invalid_field", f"'config' must be an object, got {_json_type(config)}"
             )
-        return Offer(sdp=sdp, config=config)
+        return Offer(sdp=sdp, config=config, features=_parse_features(data))
     if kind == "candidate":
         return Candidate(_parse_candidate(data))
     if kind == "bye":
@@ -185,6 +188,18 @@ def _parse_candidate(data: Mapping[str, Any]) -> RemoteCandidate:
     if value and mid is None and index is None:
         raise ProtocolError("missing_field", "a candidate needs 'sdpMid' or 'sdpMLineIndex'")
     return RemoteCandidate(candidate=value or None, sdp_mid=mid, sdp_mline_index=index)
+
+
+def _parse_features(data: Mapping[str, Any]) -> frozenset[str]:
+    """The offer's ``features``: strings; names this server does not know are ignored."""
+    value = data.get("features")
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or len(value) > 32 \
+            or not all(isinstance(v, str) for v in value):
+        raise ProtocolError("invalid_field", "'features' must be an array of at most 32 "
+                            f"strings, e.g. {list(FEATURES)}")
+    return frozenset(value) & frozenset(FEATURES)
 
 
 def _parse_peer(data: Mapping[str, Any]) -> Peer:

@@ -158,7 +158,7 @@ async def _handle_text(conn: _Connection, text: str) -> bool:
                     "already_started", "this connection already has a session; open a new one"
                 )
             conn.started = True
-            reply = await conn.session.start(message.sdp, message.config)
+            reply = await conn.session.start(message.sdp, message.config, message.features)
             await conn.send(protocol.answer(reply))
             conn.answered.set()
             for code, text in reply.warnings:

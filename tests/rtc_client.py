@@ -253,7 +253,7 @@ class GatewayClient:
         return self.pc
 
     async def offer(self, config: dict[str, Any] | None = None, *, trickle: bool = False,
-                    tolerate: tuple[str, ...] = ()) -> str:
+                    tolerate: tuple[str, ...] = (), features: list[str] | None = None) -> str:
         """Send the offer, return the answer SDP (after applying it).
 
         An ``error`` before the answer raises, unless its code is in ``tolerate`` (codes that
@@ -281,6 +281,8 @@ class GatewayClient:
         message: dict[str, Any] = {"type": "offer", "sdp": sdp}
         if config is not None:
             message["config"] = config
+        if features is not None:  # calls between participants: presence, peer, mute
+            message["features"] = features
         await self.send(message)
         for c in candidates:
             await self.send(c)

@@ -14,7 +14,7 @@ from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
 from gateway.conversation.conversation import ConversationFull
 from gateway.conversation.directory import LocalDirectory
 from gateway.conversation.member import Member
-from gateway.conversation.presence import PresenceEvent, UnknownParticipant
+from gateway.conversation.presence import PeerUnsupported, PresenceEvent, UnknownParticipant
 from gateway.conversation.start_config import parse_start_config
 from gateway.outputs.bus import LocalBus
 from gateway.pipeline.pcm import PcmChunk
@@ -51,11 +51,12 @@ def make_directory(max_participants: int = 2) -> tuple[LocalDirectory, LocalBus]
                           analytics_interval=60), bus
 
 
-def enter(directory: LocalDirectory, name: str, room: str = "room"
+def enter(directory: LocalDirectory, name: str, room: str = "room", *, accepts_peer: bool = True
           ) -> tuple[Member, Listener, list[str]]:
     start = parse_start_config({"conversationId": room,
                                 "speaker": {"name": name, "userId": f"{name}@example.com"}})
-    member = directory.join(Speaker(start.speaker.user_id, name, f"id-{name}"), start, None)
+    member = directory.join(Speaker(start.speaker.user_id, name, f"id-{name}"), start, None,
+                            accepts_peer=accepts_peer)
     listener = Listener()
     already = [p.id for p in member.listen(listener)]
     return member, listener, already
@@ -120,6 +121,14 @@ async def test_peer_messages_go_to_present_others_only() -> None:
     for to in ("id-Alex", "id-Nobody"):
         with pytest.raises(UnknownParticipant):
             alex.conversation.relay(alex, to, offer)
+    await sam.leave()
+    kim, kim_hears, _ = enter(directory, "Kim", accepts_peer=False)  # transcript only
+    with pytest.raises(PeerUnsupported):
+        alex.conversation.relay(alex, "id-Kim", offer)
+    assert kim_hears.messages == []
+    assert [p.accepts_peer for p in alex.conversation.roster.participants()] == [True, False]
+    await kim.leave()
+    sam, sam_hears, _ = enter(directory, "Sam")
     sam.depart("left")
     with pytest.raises(UnknownParticipant):  # departing: no more negotiation either way
         alex.conversation.relay(alex, "id-Sam", offer)

@@ -61,6 +61,12 @@ def test_peer_data_limit_counts_compact_utf8() -> None:
 
 def test_hello_lists_features_and_errors_may_carry_facts() -> None:
     assert protocol.hello("s", [])["features"] == ["presence", "peer", "mute"]
+    offer = protocol.parse('{"type":"offer","sdp":"v=0","features":["peer","video","presence"]}')
+    assert isinstance(offer, protocol.Offer) and offer.features == {"peer", "presence"}
+    assert protocol.parse('{"type":"offer","sdp":"v=0"}') == protocol.Offer("v=0", {})
+    for bad in ('"peer"', "[1]", "[" + ",".join(['"x"'] * 33) + "]"):
+        assert code_of('{"type":"offer","sdp":"v=0","features":' + bad + "}") == \
+            "invalid_field"
     assert protocol.error("conversation_full", "full", {"maxParticipants": 2}) == {
         "type": "error", "code": "conversation_full", "message": "full", "maxParticipants": 2}
     # Facts never override the error's own fields.
@@ -80,7 +86,7 @@ def documented() -> dict[str, dict[str, Any]]:
 
 def test_documented_server_messages_match_the_builders() -> None:
     doc = documented()
-    who = {"id": "a", "userId": "u", "name": "n", "muted": False}
+    who = {"id": "a", "userId": "u", "name": "n", "muted": False, "acceptsPeer": True}
     built = {
         "participants": calls.participants("c", who, [who], 2),
         "participant_joined": calls.participant_joined("c", who, "t"),

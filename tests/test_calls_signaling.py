@@ -23,6 +23,7 @@ from tests.outputs.recording import RecordingSink
 from tests.rtc_client import GatewayClient, WavTrack
 
 Join = Callable[..., Any]
+CALLS = ["presence", "peer", "mute"]
 
 
 def of_type(kind: str) -> Callable[[dict[str, Any]], bool]:
@@ -46,7 +47,7 @@ async def call(start_gateway: StartGateway) -> AsyncIterator[tuple[RunningGatewa
     clients: list[GatewayClient] = []
 
     async def join(name: str, room: str | None = "room", *, offer: bool = True,
-                   seconds: float = 30.0) -> GatewayClient:
+                   seconds: float = 30.0, features: list[str] | None = CALLS) -> GatewayClient:
         client = GatewayClient(gw.url)
         clients.append(client)
         await client.connect()
@@ -55,7 +56,7 @@ async def call(start_gateway: StartGateway) -> AsyncIterator[tuple[RunningGatewa
             config: dict[str, Any] = {"speaker": {"name": name, "userId": f"{name}@x.org"}}
             if room is not None:
                 config["conversationId"] = room
-            await client.offer(config)
+            await client.offer(config, features=features)
         return client
 
     yield gw, join
@@ -80,7 +81,7 @@ async def test_roster_follows_the_answer_and_joins_are_announced(
     alex_id = alex.hello["sessionId"]
     assert roster == {"type": "participants", "conversationId": "room",
                       "you": {"id": alex_id, "userId": "Alex@x.org", "name": "Alex",
-                              "muted": False},
+                              "muted": False, "acceptsPeer": True},
                       "participants": [], "maxParticipants": 2}
     sam = await join("Sam")
     sam_id = sam.hello["sessionId"]
@@ -89,11 +90,32 @@ async def test_roster_follows_the_answer_and_joins_are_announced(
     sam_roster = await sam.next_signal(of_type("participants"))
     assert [p["id"] for p in sam_roster["participants"]] == [alex_id]
     assert sam_roster["participants"][0] == {"id": alex_id, "userId": "Alex@x.org",
-                                             "name": "Alex", "muted": False}
+                                             "name": "Alex", "muted": False,
+                                             "acceptsPeer": True}
     joined = await alex.next_signal(of_type("participant_joined"))
     assert joined["participant"] == {"id": sam_id, "userId": "Sam@x.org", "name": "Sam",
-                                     "muted": False}
+                                     "muted": False, "acceptsPeer": True}
     assert joined["conversationId"] == "room" and joined["at"].endswith("Z")
+
+
+async def test_clients_that_do_not_ask_hear_nothing_new(
+        call: tuple[RunningGateway, Join]) -> None:
+    """A version-1.0 client (no ``features`` in its offer) gets exactly what it always got;
+    the others see it as a participant for the transcript only, and cannot message it."""
+    _, join = call
+    old = await join("Old", features=None)
+    alex = await join("Alex")
+    roster = await alex.next_signal(of_type("participants"))
+    assert [(p["name"], p["acceptsPeer"]) for p in roster["participants"]] == [("Old", False)]
+    await alex.send({"type": "peer", "to": old.hello["sessionId"], "data": {"x": 1}})
+    err = await alex.error()
+    assert err["code"] == "peer_unsupported" and "transcript only" in err["message"]
+    await alex.send({"type": "mute", "muted": True})
+    await alex.next_signal(of_type("participant_state"))
+    await alex.bye()
+    await old.send({"type": "ping"})
+    await old.next_signal(of_type("pong"))
+    assert old.signal_types == ["answer", "pong"], old.signal_types
 
 
 async def test_peer_messages_are_relayed_exactly(call: tuple[RunningGateway, Join]) -> None:
@@ -247,7 +269,8 @@ async def test_more_callers_with_a_higher_limit(start_gateway: StartGateway) -> 
             clients.append(client)
             await client.connect()
             client.peer(WavTrack(np.zeros(48_000 * 10, dtype=np.int16)))
-            await client.offer({"conversationId": "mesh", "speaker": {"name": name}})
+            await client.offer({"conversationId": "mesh", "speaker": {"name": name}},
+                               features=CALLS)
         roster = await clients[2].next_signal(of_type("participants"))
         assert [p["name"] for p in roster["participants"]] == ["A", "B"]
         assert roster["maxParticipants"] == 3

@@ -223,6 +223,7 @@
   const AUDIO_WORDS = {
     connecting: "Connecting audio…", reconnecting: "Connection lost, reconnecting…",
     failed: "Can't reach their audio, retrying…", connected: "",
+    none: "Transcript only: their app can't share audio",
   };
 
   function personTile(p, self) {
@@ -304,15 +305,16 @@
   function addPerson(info, initiator) {
     if (!call || !info || !info.id || info.id === gateway.sessionId) return;
     let p = person(info.id);
+    const direct = info.acceptsPeer !== false; // false: in the call for the transcript only
     if (!p) {
       p = { id: info.id, name: info.name || null, userId: info.userId || null, muted: Boolean(info.muted),
-        audio: "connecting", level: 0 };
+        audio: direct ? "connecting" : "none", level: 0 };
       gateway.people.push(p);
       gateway.departed = gateway.departed.filter((d) => d.id !== info.id);
     } else {
       Object.assign(p, { name: info.name || p.name, userId: info.userId || p.userId, muted: Boolean(info.muted) });
     }
-    linkFor(info, initiator);
+    if (direct) linkFor(info, initiator);
     render();
   }
 
@@ -653,7 +655,8 @@
 
       await pc.setLocalDescription(await pc.createOffer());
       if (!alive()) return;
-      send(current, { type: "offer", sdp: pc.localDescription.sdp, config: startConfig() });
+      send(current, { type: "offer", sdp: pc.localDescription.sdp, config: startConfig(),
+        features: ["presence", "peer", "mute"] }); // a call: the others, their audio, mute
       current.offerSent = true;
       for (const message of current.pendingCandidates.splice(0)) send(current, message);
 

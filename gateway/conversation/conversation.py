@@ -97,8 +97,9 @@ class Conversation:
         """Present and departing members, in joining order (see ``Roster``)."""
         return self.roster.members
 
-    def join(self, speaker: Speaker) -> Member:
-        """A participant joins (``speaker.id`` is its participant id)."""
+    def join(self, speaker: Speaker, *, accepts_peer: bool = False) -> Member:
+        """A participant joins (``speaker.id`` is its participant id; ``accepts_peer``: its
+        client takes messages from the others, see ``Participant``)."""
         if self.ended:
             raise ConversationFull(f"conversation {self.id} has ended",
                                    conversation_id=self.id)
@@ -110,7 +111,7 @@ class Conversation:
         if self._seq == 0:
             self._lifecycle("conversation_started", meetingTitle=self.info.meeting_title,
                             startTime=iso(self.created_at))
-        member = Member(self, speaker)
+        member = Member(self, speaker, accepts_peer=accepts_peer)
         self._lifecycle("participant_joined", participant=speaker.to_json(),
                         at=iso(datetime.now(UTC)))
         self.roster.add(member)

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class Member:
-    def __init__(self, conversation: Conversation, speaker: Speaker) -> None:
+    def __init__(self, conversation: Conversation, speaker: Speaker, *,
+                 accepts_peer: bool = False) -> None:
         assert speaker.id is not None
         self.id: str = speaker.id
         self.speaker = speaker
@@ -37,11 +38,12 @@ class Member:
         self._leaving: asyncio.Future[None] | None = None
         self.failures = 0
         self.muted = False
+        self.accepts_peer = accepts_peer
         self.listener: MemberListener | None = None
 
     @property
     def participant(self) -> Participant:
-        return Participant(self.speaker, self.muted)
+        return Participant(self.speaker, self.muted, self.accepts_peer)
 
     def listen(self, listener: MemberListener) -> list[Participant]:
         """Subscribe this participant's client to the others' presence and messages;

@@ -29,10 +29,14 @@ PresenceKind = Literal["joined", "left", "state"]
 
 @dataclass(frozen=True, slots=True)
 class Participant:
-    """A participant as the others see it."""
+    """A participant as the others see it. ``accepts_peer``: its client takes messages from
+    other participants (it can hold direct audio with them); participants of other
+    transports, or clients that did not ask for calls, are in the conversation for the
+    transcript only."""
 
     speaker: Speaker
     muted: bool = False
+    accepts_peer: bool = False
 
     @property
     def id(self) -> str:
@@ -40,7 +44,7 @@ class Participant:
         return self.speaker.id
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.speaker.to_json(), "muted": self.muted}
+        return {**self.speaker.to_json(), "muted": self.muted, "acceptsPeer": self.accepts_peer}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +72,7 @@ class MemberListener(Protocol):
 
 class UnknownParticipant(Exception):
     """A message addressed to someone who is not another participant of the conversation."""
+
+
+class PeerUnsupported(Exception):
+    """A message addressed to a participant whose client does not take them."""

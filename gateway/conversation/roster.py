@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .presence import LeaveReason, Participant, PresenceEvent, PresenceKind, UnknownParticipant
+from .presence import (
+    LeaveReason,
+    Participant,
+    PeerUnsupported,
+    PresenceEvent,
+    PresenceKind,
+    UnknownParticipant,
+)
 
 if TYPE_CHECKING:
     from .member import Member
@@ -67,12 +74,14 @@ class Roster:
         return changed
 
     def relay(self, sender: Member, to: str, data: Mapping[str, Any]) -> None:
-        """Hand ``data`` from one present participant to another, or raise
-        ``UnknownParticipant``."""
+        """Hand ``data`` from one present participant to another; ``UnknownParticipant``
+        when there is no such other, ``PeerUnsupported`` when its client takes none."""
         target = self.members.get(to)
         if target is None or target is sender or not self.present(target) \
                 or not self.present(sender):
             raise UnknownParticipant(to)
+        if not target.accepts_peer:
+            raise PeerUnsupported(to)
         if target.listener is not None:
             target.listener.peer_message(sender.id, data)
 

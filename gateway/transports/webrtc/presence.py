@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.conversation.member import Member
-from gateway.conversation.presence import Participant, PresenceEvent
+from gateway.conversation.presence import PeerUnsupported, PresenceEvent, UnknownParticipant
 from gateway.protocols.symbl.messages import iso
 from signaling import calls
+from signaling.interface import SessionError
 
 from .outbox import Outbox
 
@@ -33,7 +34,7 @@ class PresenceLink:
                                       member.conversation.max_participants))
 
     def presence(self, event: PresenceEvent) -> None:
-        who, at = self._json(event.participant), iso(event.at)
+        who, at = event.participant.to_json(), iso(event.at)
         if event.kind == "joined":
             message = calls.participant_joined(self._conversation_id, who, at)
         elif event.kind == "left":
@@ -46,6 +47,18 @@ class PresenceLink:
     def peer_message(self, sender: str, data: Mapping[str, Any]) -> None:
         self._outbox.put(calls.peer(sender, data))
 
-    @staticmethod
-    def _json(participant: Participant) -> dict[str, Any]:
-        return participant.to_json()
+
+def relay_peer(member: Member, to: str, data: Mapping[str, Any]) -> None:
+    """Relay a client's ``peer`` message to participant ``to``, or say why not."""
+    try:
+        member.conversation.relay(member, to, data)
+    except UnknownParticipant:
+        raise SessionError(
+            "unknown_participant",
+            f"'{to[:128]}' is not another participant of this conversation (it may have "
+            "left)") from None
+    except PeerUnsupported:
+        raise SessionError(
+            "peer_unsupported",
+            f"participant '{to[:128]}' does not take peer messages (acceptsPeer is false: it "
+            "is in the conversation for the transcript only)") from None

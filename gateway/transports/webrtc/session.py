@@ -28,7 +28,7 @@ from gateway.conversation.conversation import ConversationFull
 from gateway.conversation.directory import ConversationDirectory
 from gateway.conversation.insights import InsightsProvider
 from gateway.conversation.member import Member
-from gateway.conversation.presence import LeaveReason, UnknownParticipant
+from gateway.conversation.presence import LeaveReason
 from gateway.conversation.start_config import StartConfig
 from gateway.outputs.bus import ResultBus
 from gateway.outputs.datachannel import DataChannelSink
@@ -41,7 +41,7 @@ from . import admission, peer
 from .ice import IceConfigurator
 from .intake import AudioIntake
 from .outbox import Outbox
-from .presence import PresenceLink
+from .presence import PresenceLink, relay_peer
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ class WebRtcSession:
 
     # -- SignalingSession ---------------------------------------------------------------
 
-    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> Answer:
+    async def start(self, offer_sdp: str, config: Mapping[str, Any],
+                    features: frozenset[str] = frozenset()) -> Answer:
         self._check_alive()
         self.start_config, build_insights = admission.validate_config(
             config, self._services.insights, self._settings.language)
@@ -99,14 +100,16 @@ class WebRtcSession:
         if blocked is not None:
             raise SessionError("turn_unavailable", blocked, fatal=True)
         try:
-            self.member = self._services.directory.join(self.speaker, self.start_config,
-                                                        build_insights)
+            self.member = self._services.directory.join(
+                self.speaker, self.start_config, build_insights,
+                accepts_peer="peer" in features)
         except ConversationFull as exc:
             raise SessionError("conversation_full", admission.full_message(exc),
                                retryable=True,
                                details={"maxParticipants": exc.limit} if exc.limit else None
                                ) from None
-        PresenceLink(self.member, self.outbox)
+        if "presence" in features:
+            PresenceLink(self.member, self.outbox)
         # From here on every failure tears the session down (and leaves the conversation).
         try:
             return await self._negotiate(offer_sdp)
@@ -161,14 +164,7 @@ class WebRtcSession:
         self.outbox.open()
 
     async def peer(self, to: str, data: Mapping[str, Any]) -> None:
-        member = self._present_member()
-        try:
-            member.conversation.relay(member, to, data)
-        except UnknownParticipant:
-            raise SessionError(
-                "unknown_participant",
-                f"'{to[:128]}' is not another participant of this conversation (it may "
-                "have left)") from None
+        relay_peer(self._present_member(), to, data)
 
     async def mute(self, muted: bool) -> None:
         member = self._present_member()
