@@ -173,7 +173,7 @@ class WebRtcSession:
         member.conversation.set_muted(member, muted)
 
     async def stop(self) -> None:
-        """Bye: the participant hung up (``left``); see ``_end``."""
+        """Bye: the participant hung up (``left``); see ``end``."""
         await self.end("left")
 
     async def close(self) -> None:
