@@ -326,6 +326,14 @@
       selfId: gateway.sessionId, remote: info, iceServers: current.iceServers, relay: gateway.relay,
       initiator, audioParent: $("remote-audio"),
       send: (data) => send(current, { type: "peer", to: info.id, data }),
+      onBlocked: () => {
+        // The join click normally lets audio play; a stricter browser wants another gesture.
+        showAlert("Your browser is holding back the call audio.", "Click anywhere on the page to hear the others.");
+        document.addEventListener("click", () => {
+          clearAlert();
+          for (const l of current.links.values()) l.play();
+        }, { once: true });
+      },
       onChange: (changed) => {
         const p = person(changed.id);
         if (p) p.audio = changed.state;

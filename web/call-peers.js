@@ -36,6 +36,7 @@
       this.polite = o.selfId > o.remote.id;
       this.send = o.send;
       this.onChange = o.onChange;
+      this.onBlocked = o.onBlocked || (() => {});
       this.state = "connecting"; // connecting | connected | reconnecting | failed | closed
       this.connectedAt = null;
       this.createdAt = performance.now();
@@ -78,8 +79,7 @@
       };
       pc.ontrack = (event) => {
         this.audio.srcObject = event.streams[0] || new MediaStream([event.track]);
-        const playing = this.audio.play();
-        if (playing) playing.catch((err) => this.note("audio playback blocked", err));
+        this.play();
       };
       pc.onconnectionstatechange = () => {
         const s = pc.connectionState;
@@ -94,6 +94,17 @@
           if (!this.polite) pc.restartIce();
         }
       };
+    }
+
+    /** Play their audio; a browser that refuses without a user gesture is reported. */
+    play() {
+      const playing = this.audio.play();
+      if (playing) {
+        playing.catch((err) => {
+          this.note("audio playback blocked", err);
+          if (err && err.name === "NotAllowedError") this.onBlocked(this);
+        });
+      }
     }
 
     setState(state) {
