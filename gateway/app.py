@@ -131,7 +131,7 @@ def create_app(
         app[DIRECTORY_KEY] = LocalDirectory(
             bus=bus, run=app[POOL_KEY].run, outputs=outputs,
             analytics_interval=settings.analytics_interval,
-            max_participants=settings.max_participants)
+            max_participants=config.max_participants)
         yield
         await bus.aclose()
         if store is not None:

@@ -22,12 +22,15 @@ class SessionError(Exception):
     """
 
     def __init__(self, code: str, message: str, *, fatal: bool = False,
-                 retryable: bool = False) -> None:
+                 retryable: bool = False, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.fatal = fatal
         self.retryable = retryable and not fatal
+        # Machine-readable facts sent beside code and message (e.g. maxParticipants), so a
+        # client can word the problem for its users without parsing the message.
+        self.details = dict(details or {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +55,23 @@ class Answer:
 
 
 class SignalingSession(Protocol):
-    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> Answer:
-        """Apply the offer and return the answer."""
+    async def start(self, offer_sdp: str, config: Mapping[str, Any],
+                    features: frozenset[str] = frozenset()) -> Answer:
+        """Apply the offer and return the answer; ``features`` are what the client asked
+        for of ``signaling.protocol.FEATURES``."""
 
     async def add_candidate(self, candidate: RemoteCandidate) -> None: ...
+
+    def answered(self) -> None:
+        """The answer (and its warnings) went out: messages about the other participants
+        may follow it now, never before it."""
+
+    async def peer(self, to: str, data: Mapping[str, Any]) -> None:
+        """Relay ``data`` to participant ``to`` of the same conversation; ``SessionError``
+        (``unknown_participant``) when there is no such other participant."""
+
+    async def mute(self, muted: bool) -> None:
+        """Stop (or resume) recognising this participant, and tell the others."""
 
     async def stop(self) -> None:
         """Graceful end (``bye``): flush final results, then close."""

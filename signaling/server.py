@@ -10,19 +10,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import protocol
 from .interface import SessionError, SessionFactory, SignalingSession
-from .protocol import Bye, Candidate, Offer, Ping, ProtocolError
+from .protocol import Bye, Candidate, Mute, Offer, Peer, Ping, ProtocolError
+from .rate import TokenBucket
 
 log = logging.getLogger(__name__)
 
 # aiohttp closes the socket (1009) above this; below it we answer with an error instead.
 HARD_FRAME_LIMIT = 4 * protocol.MAX_MESSAGE_BYTES
 MAX_CANDIDATES = 200
+# Messages that reach other participants (peer, mute): a browser's negotiation with each
+# other participant is ~20 (description and trickled candidates), more under glare or an ICE
+# restart. The burst allows a whole mesh to negotiate at once; the rate stops a client that
+# would flood the others.
+RELAY_BURST = 100
+RELAY_PER_SECOND = 20.0
 # A connection counts against --max-sessions from its first byte: one that never offers
 # must not hold its slot for ever.
 OFFER_TIMEOUT = 30.0
@@ -60,6 +68,7 @@ class _Connection:
         self.answered = asyncio.Event()
         self.ending = False  # the handler itself is closing (bye): no second goodbye
         self.candidates = 0
+        self.relayed = TokenBucket(RELAY_BURST, RELAY_PER_SECOND)
         self.send_lock = asyncio.Lock()
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -71,9 +80,10 @@ class _Connection:
             except (ConnectionError, RuntimeError) as exc:
                 log.debug("session %s: send failed: %s", self.session_id, exc)
 
-    async def send_error(self, code: str, message: str) -> None:
+    async def send_error(self, code: str, message: str,
+                         details: Mapping[str, Any] | None = None) -> None:
         log.info("session %s: error %s: %s", self.session_id, code, message)
-        await self.send(protocol.error(code, message))
+        await self.send(protocol.error(code, message, details))
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
@@ -148,11 +158,12 @@ async def _handle_text(conn: _Connection, text: str) -> bool:
                     "already_started", "this connection already has a session; open a new one"
                 )
             conn.started = True
-            reply = await conn.session.start(message.sdp, message.config)
+            reply = await conn.session.start(message.sdp, message.config, message.features)
             await conn.send(protocol.answer(reply))
             conn.answered.set()
             for code, text in reply.warnings:
                 await conn.send_error(code, text)
+            conn.session.answered()
         elif isinstance(message, Candidate):
             if not conn.started:
                 raise ProtocolError("no_session", "send an offer before candidates")
@@ -168,10 +179,22 @@ async def _handle_text(conn: _Connection, text: str) -> bool:
             return False
         elif isinstance(message, Ping):
             await conn.send({"type": "pong"})
+        elif isinstance(message, Peer | Mute):
+            if not conn.answered.is_set():
+                raise ProtocolError("no_session", f"send an offer (and wait for the answer) "
+                                    f"before '{type(message).__name__.lower()}' messages")
+            if not conn.relayed.take():
+                raise ProtocolError(
+                    "rate_limited", f"too many peer and mute messages (at most {RELAY_BURST} "
+                    f"at once, {RELAY_PER_SECOND:.0f} per second); this one was dropped")
+            if isinstance(message, Peer):
+                await conn.session.peer(message.to, message.data)
+            else:
+                await conn.session.mute(message.muted)
     except ProtocolError as exc:
         await conn.send_error(exc.code, exc.message)
     except SessionError as exc:
-        await conn.send_error(exc.code, exc.message)
+        await conn.send_error(exc.code, exc.message, exc.details)
         if exc.fatal:
             return False
         if exc.retryable:

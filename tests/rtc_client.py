@@ -165,7 +165,8 @@ class GatewayClient:
         self.pc: RTCPeerConnection | None = None
         self.hello: dict[str, Any] = {}
         self.results: list[dict[str, Any]] = []
-        self.signals: list[dict[str, Any]] = []
+        self.signals: list[dict[str, Any]] = []  # received, not yet taken by next_signal
+        self.signal_types: list[str] = []  # every signal's type, in arrival order
         self._signal_waiters: list[
             tuple[Callable[[dict[str, Any]], bool], asyncio.Future[Any]]
         ] = []
@@ -202,6 +203,7 @@ class GatewayClient:
                 continue
             data = json.loads(msg.data)
             self.signals.append(data)
+            self.signal_types.append(str(data.get("type")))
             for predicate, fut in list(self._signal_waiters):
                 if not fut.done() and predicate(data):
                     fut.set_result(data)
@@ -251,7 +253,7 @@ class GatewayClient:
         return self.pc
 
     async def offer(self, config: dict[str, Any] | None = None, *, trickle: bool = False,
-                    tolerate: tuple[str, ...] = ()) -> str:
+                    tolerate: tuple[str, ...] = (), features: list[str] | None = None) -> str:
         """Send the offer, return the answer SDP (after applying it).
 
         An ``error`` before the answer raises, unless its code is in ``tolerate`` (codes that
@@ -279,6 +281,8 @@ class GatewayClient:
         message: dict[str, Any] = {"type": "offer", "sdp": sdp}
         if config is not None:
             message["config"] = config
+        if features is not None:  # calls between participants: presence, peer, mute
+            message["features"] = features
         await self.send(message)
         for c in candidates:
             await self.send(c)

@@ -61,6 +61,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    default=_env_int(env, "GATEWAY_MAX_SESSIONS", d.max_sessions),
                    help="concurrent sessions before new ones get 'server_busy' "
                    "(env GATEWAY_MAX_SESSIONS; default %(default)s)")
+    p.add_argument("--max-participants", type=positive,
+                   default=_env_int(env, "GATEWAY_MAX_PARTICIPANTS", d.max_participants),
+                   help="callers per conversation; beyond it a joiner gets "
+                   "'conversation_full'. Above 2 the call page connects every pair of "
+                   "callers directly (a mesh) (env GATEWAY_MAX_PARTICIPANTS; "
+                   "default %(default)s)")
     p.add_argument("--workers", type=int, default=_env_int(env, "GATEWAY_WORKERS", d.workers),
                    help="recognition worker threads, 0 = one per core (env GATEWAY_WORKERS)")
     p.add_argument("--no-insights", action="store_true",
@@ -127,6 +133,8 @@ def parse_config(argv: Sequence[str] | None = None,
     env = os.environ if env is None else env
     parser = build_parser(env)
     args = parser.parse_args(argv)
+    if args.max_participants < 1:  # an environment default bypasses the flag's type check
+        parser.error("GATEWAY_MAX_PARTICIPANTS must be at least 1")
     relay_url = args.relay_url
     relay_source = "--relay-url"
     if relay_url is None:
@@ -145,6 +153,7 @@ def parse_config(argv: Sequence[str] | None = None,
         log_level=args.log_level,
         language=args.language,
         max_sessions=args.max_sessions,
+        max_participants=args.max_participants,
         workers=max(0, args.workers),
         insights=not args.no_insights,
         stun_urls=tuple(args.stun_url or _env_list(env, "GATEWAY_STUN_URL")),

@@ -34,6 +34,7 @@ class GatewayConfig:
     log_level: str = "info"
     language: str = "en-US"
     max_sessions: int = 20
+    max_participants: int = 2  # callers per conversation; more make the page's call a mesh
     workers: int = 0  # 0: one per core
     insights: bool = True
     stun_urls: tuple[str, ...] = ()
@@ -62,7 +63,6 @@ class SessionSettings:
     connect_timeout: float = 30.0
     stop_timeout: float = 10.0
     offer_timeout: float = 30.0  # signaling: time a new connection has to offer
-    max_participants: int = 8
 
     @property
     def backlog_chunks(self) -> int:

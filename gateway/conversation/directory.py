@@ -24,8 +24,9 @@ from .start_config import StartConfig
 
 class ConversationDirectory(Protocol):
     def join(self, speaker: Speaker, start: StartConfig,
-             insights: InsightsBuilder | None) -> Member:
-        """Join ``start.conversation_id`` (or a new private conversation) as ``speaker``.
+             insights: InsightsBuilder | None, *, accepts_peer: bool = False) -> Member:
+        """Join ``start.conversation_id`` (or a new private conversation) as ``speaker``
+        (``accepts_peer``: see ``Participant``).
 
         Raises ``ConversationFull`` when it cannot take another participant.
         """
@@ -46,7 +47,7 @@ class LocalDirectory:
         run: Runner,
         outputs: Sequence[SinkFactory] = (),
         analytics_interval: float = 10.0,
-        max_participants: int = 8,
+        max_participants: int = 2,
     ) -> None:
         self._bus = bus
         self._run = run
@@ -56,7 +57,7 @@ class LocalDirectory:
         self.conversations: dict[str, Conversation] = {}
 
     def join(self, speaker: Speaker, start: StartConfig,
-             insights: InsightsBuilder | None) -> Member:
+             insights: InsightsBuilder | None, *, accepts_peer: bool = False) -> Member:
         """A new conversation takes its insight settings (types, threshold, trackers,
         timezone) from its first participant; later participants share them."""
         conversation_id = start.conversation_id or str(uuid.uuid4())
@@ -75,7 +76,7 @@ class LocalDirectory:
             for make in self._outputs:
                 self._bus.attach(conversation_id, make(info))
             self.conversations[conversation_id] = conversation
-        return conversation.join(speaker)
+        return conversation.join(speaker, accepts_peer=accepts_peer)
 
     def get(self, conversation_id: str) -> Conversation | None:
         return self.conversations.get(conversation_id)

@@ -18,6 +18,8 @@ from gateway.outputs.result import Message
 from gateway.protocols.symbl import messages
 from gateway.transcript import Phrase, Speaker
 
+from .presence import LeaveReason, MemberListener, Participant
+
 if TYPE_CHECKING:
     from .conversation import Conversation
 
@@ -25,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class Member:
-    def __init__(self, conversation: Conversation, speaker: Speaker) -> None:
+    def __init__(self, conversation: Conversation, speaker: Speaker, *,
+                 accepts_peer: bool = False) -> None:
         assert speaker.id is not None
         self.id: str = speaker.id
         self.speaker = speaker
@@ -34,6 +37,23 @@ class Member:
         self._offset = 0.0  # this stream's start on the conversation clock, seconds
         self._leaving: asyncio.Future[None] | None = None
         self.failures = 0
+        self.muted = False
+        self.accepts_peer = accepts_peer
+        self.listener: MemberListener | None = None
+
+    @property
+    def participant(self) -> Participant:
+        return Participant(self.speaker, self.muted, self.accepts_peer)
+
+    def listen(self, listener: MemberListener) -> list[Participant]:
+        """Subscribe this participant's client to the others' presence and messages;
+        returns who is already here (in the same step, so no change falls between)."""
+        self.listener = listener
+        return self.conversation.roster.participants(exclude=self)
+
+    def depart(self, reason: LeaveReason) -> None:
+        """Tell the others now that this participant is gone (see ``Conversation.depart``)."""
+        self.conversation.depart(self, reason)
 
     # -- TranscriptListener ---------------------------------------------------------------
 
@@ -70,15 +90,17 @@ class Member:
 
     # -- leaving ------------------------------------------------------------------------------
 
-    def leave(self) -> asyncio.Future[None]:
-        """Leave once, however many paths (bye, vanish, shutdown) ask for it.
+    def leave(self, reason: LeaveReason = "left") -> asyncio.Future[None]:
+        """Leave once, however many paths (bye, vanish, shutdown) ask for it; the first
+        one's ``reason`` is the one the others hear (unless ``depart`` told them already).
 
         Its ``recognition_stopped`` is the last message addressed to it, if its audio ever
         started. Shield the future to let a cancelled caller still finish leaving.
         """
         if self._leaving is None:
             goodbye = messages.recognition_stopped() if self.stream_start is not None else None
-            self._leaving = asyncio.ensure_future(self.conversation.remove(self, goodbye))
+            self._leaving = asyncio.ensure_future(
+                self.conversation.remove(self, goodbye, reason))
         return self._leaving
 
     def _own(self, body: Message) -> None:

@@ -69,7 +69,9 @@ class MediaStream:
         self._task: asyncio.Task[None] | None = None
         self._finishing = False
         self.started_at: datetime | None = None
+        self.muted = False
         self.chunks_in = 0
+        self.muted_chunks = 0
         self.dropped_chunks = 0
         self.failures = 0
 
@@ -79,7 +81,8 @@ class MediaStream:
         return self._chunks
 
     def push(self, chunk: PcmChunk) -> None:
-        """Queue audio; never blocks. The first chunk starts the stream."""
+        """Queue audio; never blocks. The first chunk starts the stream (muted or not: the
+        stream's clock starts with its audio)."""
         if self._finishing:
             return
         if self.started_at is None:
@@ -87,6 +90,9 @@ class MediaStream:
             self.listener.started(self.started_at)
             self._task = asyncio.ensure_future(self._run())
         self.chunks_in += 1
+        if self.muted:  # muted means nobody gets it: not recognition, not downstream
+            self.muted_chunks += 1
+            return
         for tap in self.taps:
             try:
                 tap.send_audio(chunk)
@@ -96,6 +102,21 @@ class MediaStream:
         if self._chunks >= self._max_chunks:
             self._drop_oldest_chunk()
         self._append(chunk)
+
+    def set_muted(self, muted: bool) -> None:
+        """Stop (or resume) recognising this participant.
+
+        While muted, pushed audio is counted and dropped, never queued. The clock is kept:
+        chunk offsets go on counting, so after unmuting the recogniser sees the stream skip
+        ahead (as after silence a VAD did not forward) and word times stay on the stream's
+        clock. Muting ends the phrase in progress with what was said before it; audio
+        already queued was spoken before the mute and is still recognised.
+        """
+        if muted == self.muted:
+            return
+        self.muted = muted
+        if muted:
+            self.endpoint()
 
     def endpoint(self) -> None:
         """End the phrase in progress as soon as the audio before it is recognised."""

@@ -2,8 +2,10 @@
 
 It owns the participant's connection and lifetime (start, bye, vanish, shutdown) and feeds
 the audio it receives into the participant's ``MediaStream``; results reach the client
-through the bus, on a ``DataChannelSink`` attached for this participant. Recognition,
-conversations and insights are not its business.
+through the bus, on a ``DataChannelSink`` attached for this participant. For calls between
+participants it relays their negotiation messages, mutes, and tells its client who else is
+in the conversation (``PresenceLink``). Recognition, conversations and insights are not its
+business.
 """
 
 from __future__ import annotations
@@ -18,31 +20,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
-from aiortc.mediastreams import MediaStreamError
 
 from gateway.asr.base import Recognizer
 from gateway.config import SessionSettings
 from gateway.conversation.admission import Ticket
 from gateway.conversation.conversation import ConversationFull
 from gateway.conversation.directory import ConversationDirectory
-from gateway.conversation.insights import InsightsBuilder, InsightsProvider
+from gateway.conversation.insights import InsightsProvider
 from gateway.conversation.member import Member
-from gateway.conversation.start_config import (
-    StartConfig,
-    UnsupportedLanguage,
-    check_language,
-    parse_start_config,
-)
+from gateway.conversation.presence import LeaveReason
+from gateway.conversation.start_config import StartConfig
 from gateway.outputs.bus import ResultBus
 from gateway.outputs.datachannel import DataChannelSink
-from gateway.pipeline.frames import AudioPipeline
 from gateway.pipeline.stream import MediaStream
 from gateway.transcript import Speaker
 from signaling import protocol
 from signaling.interface import Answer, Notify, RemoteCandidate, SessionError
 
-from . import peer
+from . import admission, peer
 from .ice import IceConfigurator
+from .intake import AudioIntake
+from .outbox import Outbox
+from .presence import PresenceLink, relay_peer
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +75,13 @@ class WebRtcSession:
         self.member: Member | None = None
         self.stream: MediaStream | None = None
         self._sink: DataChannelSink | None = None
-        self._frames = AudioPipeline(services.settings.chunk_ms)
+        self._intake: AudioIntake | None = None
+        self.outbox = Outbox(notify, session_id)
         self._tasks: set[asyncio.Task[None]] = set()
         self._reader: asyncio.Task[None] | None = None
         self._stopping = False
         self._closed = asyncio.Event()
         self.connected_at: float | None = None
-        self.conversion_failures = 0
 
     @property
     def speaker(self) -> Speaker:
@@ -91,18 +90,26 @@ class WebRtcSession:
 
     # -- SignalingSession ---------------------------------------------------------------
 
-    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> Answer:
+    async def start(self, offer_sdp: str, config: Mapping[str, Any],
+                    features: frozenset[str] = frozenset()) -> Answer:
         self._check_alive()
-        self.start_config, build_insights = self._validate_config(config)
+        self.start_config, build_insights = admission.validate_config(
+            config, self._services.insights, self._settings.language)
         peer.check_offer(offer_sdp)
         blocked = self._services.ice.unusable()
         if blocked is not None:
             raise SessionError("turn_unavailable", blocked, fatal=True)
         try:
-            self.member = self._services.directory.join(self.speaker, self.start_config,
-                                                        build_insights)
+            self.member = self._services.directory.join(
+                self.speaker, self.start_config, build_insights,
+                accepts_peer="peer" in features)
         except ConversationFull as exc:
-            raise SessionError("conversation_full", str(exc), retryable=True) from None
+            raise SessionError("conversation_full", admission.full_message(exc),
+                               retryable=True,
+                               details={"maxParticipants": exc.limit} if exc.limit else None
+                               ) from None
+        if "presence" in features:
+            PresenceLink(self.member, self.outbox)
         # From here on every failure tears the session down (and leaves the conversation).
         try:
             return await self._negotiate(offer_sdp)
@@ -116,6 +123,8 @@ class WebRtcSession:
         recognizer = await services.recognizer.open_stream(member.speaker)
         self.stream = MediaStream(recognizer, member, label=self.id,
                                   backlog_chunks=self._settings.backlog_chunks)
+        self._intake = AudioIntake(self.stream, chunk_ms=self._settings.chunk_ms,
+                                   label=self.id)
         self._check_alive()
         pc = RTCPeerConnection(services.ice.gateway_configuration(self.id))
         self.pc = pc
@@ -151,29 +160,51 @@ class WebRtcSession:
             raise SessionError("session_closed", "this session has ended", fatal=True)
         await peer.add_candidate(self.pc, candidate, self.id)
 
-    async def stop(self) -> None:
-        """Bye: recognise what is left, send the last results, then close everything.
+    def answered(self) -> None:
+        self.outbox.open()
 
-        Only catching up on queued audio is bounded by ``stop_timeout``; the goodbye
-        (closing insights, relay and console goodbyes, data-channel drain) has its own
-        bounds and is shielded, so a timeout or a cancelled caller can never leave a relay
-        connection or a console socket open.
+    async def peer(self, to: str, data: Mapping[str, Any]) -> None:
+        relay_peer(self._present_member(), to, data)
+
+    async def mute(self, muted: bool) -> None:
+        member = self._present_member()
+        if self.stream is not None:
+            self.stream.set_muted(muted)
+        member.conversation.set_muted(member, muted)
+
+    async def stop(self) -> None:
+        """Bye: the participant hung up (``left``); see ``end``."""
+        await self.end("left")
+
+    async def close(self) -> None:
+        """The signaling socket went away without a bye: the participant ``dropped``."""
+        await self.end("dropped")
+
+    async def end(self, reason: LeaveReason) -> None:
+        """End the session however it ends (``stop``, ``close``, failures, shutdown):
+        recognise what is left, send the last results, then close everything.
+
+        The other participants hear at once that this one is gone (and why); only then is
+        its queued audio recognised, bounded by ``stop_timeout``. The goodbye (closing
+        insights, relay and console goodbyes, data-channel drain) has its own bounds and is
+        shielded, so a timeout or a cancelled caller can never leave a relay connection or
+        a console socket open.
         """
         if self._stopping:
             await self._closed.wait()
             return
         self._stopping = True
         try:
-            await self._finish_audio()
             if self.member is not None:
-                await asyncio.shield(self.member.leave())
+                self.member.depart(reason)
+            if self._intake is not None:
+                await self._intake.finish(self._reader, self._settings.stop_timeout)
+            if self.member is not None:
+                await asyncio.shield(self.member.leave(reason))
             if self._sink is not None:
                 await self._sink.drain(timeout=2.0)
         finally:
             await self._teardown()
-
-    async def close(self) -> None:
-        await self.stop()
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -183,8 +214,8 @@ class WebRtcSession:
     def _on_track(self, track: MediaStreamTrack) -> None:
         if self._stopping:
             return
-        if track.kind == "audio" and self._reader is None:
-            self._reader = self._spawn(self._read_audio(track))
+        if track.kind == "audio" and self._reader is None and self._intake is not None:
+            self._reader = self._spawn(self._intake.read(track))
         else:
             # Extra tracks are answered inactive, so this only covers a misbehaving peer.
             self._spawn(peer.discard(track))
@@ -206,58 +237,14 @@ class WebRtcSession:
         if state in ("failed", "closed") and not self._stopping:
             code = "ice_failed" if state == "failed" else "peer_closed"
             await self._notify(protocol.error(code, f"the peer connection {state}"))
-            self._spawn(self.stop())
-
-    # -- media ----------------------------------------------------------------------------
-
-    async def _read_audio(self, track: MediaStreamTrack) -> None:
-        assert self.stream is not None
-        try:
-            while True:
-                frame = await track.recv()
-                try:
-                    chunks = self._frames.push(frame)  # type: ignore[arg-type]
-                except Exception:
-                    # One undecodable frame must not end the call: skip it.
-                    self.conversion_failures += 1
-                    if self.conversion_failures % 100 == 1:
-                        log.exception("session %s: audio conversion failed", self.id)
-                    continue
-                for chunk in chunks:
-                    self.stream.push(chunk)
-        except MediaStreamError:
-            log.info("session %s: audio track ended", self.id)
-
-    async def _finish_audio(self) -> None:
-        """Stop reading, hand over the resampler's tail, recognise everything received."""
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        stream = self.stream
-        if stream is None or stream.started_at is None:
-            return
-        try:
-            for chunk in self._frames.close():
-                stream.push(chunk)
-        except Exception:
-            log.exception("session %s: audio flush failed", self.id)
-        await stream.finish(self._settings.stop_timeout)
+            self._spawn(self.end("dropped"))
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def _validate_config(self, config: Mapping[str, Any]) -> tuple[StartConfig,
-                                                                    InsightsBuilder | None]:
-        provider = self._services.insights
-        try:
-            start = parse_start_config(config)
-            build = provider.prepare(start) if provider is not None else None
-            check_language(start, self._settings.language)
-        except UnsupportedLanguage as exc:
-            raise SessionError("unsupported_language", str(exc), retryable=True) from None
-        except ValueError as exc:  # ConfigError, and insights config errors naming a field
-            raise SessionError("invalid_config", str(exc), retryable=True) from None
-        return start, build
+    def _present_member(self) -> Member:
+        if self.member is None or self._stopping:
+            raise SessionError("session_closed", "this session has ended", fatal=True)
+        return self.member
 
     def _check_alive(self) -> None:
         """Stop a negotiation that a shutdown or a vanished peer overtook."""
@@ -271,7 +258,7 @@ class WebRtcSession:
                 "connect_timeout",
                 f"no media connection within {self._settings.connect_timeout:.0f} s "
                 "(ICE could not connect: check STUN/TURN settings and firewalls)"))
-            self._spawn(self.stop())
+            self._spawn(self.end("dropped"))
 
     async def _teardown(self) -> None:
         self._stopping = True
@@ -283,7 +270,8 @@ class WebRtcSession:
             await self.pc.close()
         if self.member is not None:
             with contextlib.suppress(Exception):
-                await asyncio.shield(self.member.leave())
+                await asyncio.shield(self.member.leave("dropped"))
+        await self.outbox.close()
         if self._sink is not None and self.member is not None:
             self._services.bus.detach(self.member.conversation.id, self._sink)
             await self._sink.close()
@@ -306,3 +294,4 @@ class WebRtcSession:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("session %s: task failed", self.id, exc_info=task.exception())
+

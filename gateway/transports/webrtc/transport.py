@@ -47,4 +47,5 @@ class WebRtcTransport:
         sessions = list(self.sessions.values())
         if sessions:
             log.info("closing %d open sessions", len(sessions))
-            await asyncio.gather(*(s.stop() for s in sessions), return_exceptions=True)
+            # "dropped" for the others: the server ended the call, nobody hung up.
+            await asyncio.gather(*(s.end("dropped") for s in sessions), return_exceptions=True)
