@@ -70,6 +70,7 @@ class Cluster:
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.beats = 0
+        self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -86,6 +87,7 @@ class Cluster:
 
     async def stop(self) -> None:
         """Leave the cluster: the record goes at once, so nobody is sent here any more."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -107,9 +109,12 @@ class Cluster:
 
     async def _run(self) -> None:
         attempt = 0
-        while True:
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+            # arrives as the event is set (a wake at shutdown), and the loop would never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.heartbeat)
+                async with asyncio.timeout(self.config.heartbeat):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._beat()

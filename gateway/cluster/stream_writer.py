@@ -127,7 +127,8 @@ class StreamWriter:
     async def flush(self, timeout: float) -> bool:
         """Wait until everything queued is written (False if Redis did not allow it)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
         return self._idle.is_set()
 
     async def stop(self) -> None:
