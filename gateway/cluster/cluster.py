@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -20,7 +21,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import ClusterConfig
+from .config import ClusterConfig, default_node_id
 from .keys import Keys
 from .link import UNAVAILABLE, RedisLink
 from .nodes import NodeInfo
@@ -51,6 +52,8 @@ class Load:
 class Cluster:
     def __init__(self, config: ClusterConfig, *, link: RedisLink | None = None) -> None:
         assert config.redis_url and config.node_url, "ClusterConfig.check() first"
+        if not config.node_id:
+            config = dataclasses.replace(config, node_id=default_node_id())
         self.config = config
         self.node_id = config.node_id
         self.node_url: str = config.node_url

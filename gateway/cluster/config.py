@@ -29,7 +29,7 @@ class ClusterConfig:
     """Who this node is and how it reaches the others (``redis_url`` None: one process)."""
 
     redis_url: str | None = field(default=None, repr=False)  # may carry a password
-    node_id: str = field(default_factory=default_node_id)
+    node_id: str = ""  # "" : chosen at start (default_node_id)
     node_url: str | None = None  # public base URL (http(s)://…) participants are sent to
     max_sessions_total: int = 0  # 0: only each node's own --max-sessions
     prefix: str = "gw:"  # key prefix, so deployments can share one Redis
@@ -55,7 +55,7 @@ class ClusterConfig:
             raise ValueError("--node-url is required with --redis-url: it is the public URL "
                              "participants of this node's conversations are sent to")
         check_node_url(self.node_url)
-        if not self.node_id or set(self.node_id) - NODE_ID_CHARS or len(self.node_id) > 64:
+        if set(self.node_id) - NODE_ID_CHARS or len(self.node_id) > 64:
             raise ValueError(f"--node-id must be 1-64 letters, digits, '-', '_' or '.', "
                              f"got {self.node_id!r}")
         if self.node_ttl <= self.heartbeat:
@@ -103,7 +103,7 @@ def cluster_config_from_args(args: argparse.Namespace) -> ClusterConfig:
     """Raises ValueError (for ``parser.error``) when the combination cannot work."""
     config = ClusterConfig(
         redis_url=args.redis_url,
-        node_id=args.node_id or default_node_id(),
+        node_id=args.node_id or (default_node_id() if args.redis_url else ""),
         node_url=args.node_url,
         max_sessions_total=max(0, args.cluster_max_sessions),
     )
