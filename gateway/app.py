@@ -24,7 +24,7 @@ from .asr.base import Recognizer
 from .asr.vosk import VoskRecognizer, load_model
 from .auth import AccessControl, setup_access
 from .cluster.directory import ClusterDirectory
-from .cluster.parts import ClusterNode
+from .cluster.parts import CLUSTER_KEY, ClusterNode
 from .config import GatewayConfig, SessionSettings
 from .conversation.admission import LocalAdmission
 from .conversation.directory import LocalDirectory
@@ -166,6 +166,7 @@ def create_app(
         app.cleanup_ctx.append(store_cleanup_context(StoreConfig(
             database=config.database, retention_days=config.retention_days)))
     if node is not None:  # joins before the conversations start, leaves after they end
+        app[CLUSTER_KEY] = node
         app.cleanup_ctx.append(node.context)
     for ctx in (recognizer_ctx, conversations_ctx, webrtc_ctx):
         app.cleanup_ctx.append(ctx)

@@ -51,13 +51,15 @@ class Load:
 
 class Cluster:
     def __init__(self, config: ClusterConfig, *, link: RedisLink | None = None) -> None:
-        assert config.redis_url and config.node_url, "ClusterConfig.check() first"
+        redis_url, node_url = config.redis_url, config.node_url
+        if not redis_url or not node_url:
+            raise ValueError("a cluster node needs a Redis URL and its public URL")
         if not config.node_id:
             config = dataclasses.replace(config, node_id=default_node_id())
         self.config = config
         self.node_id = config.node_id
-        self.node_url: str = config.node_url
-        self.link = link or RedisLink(config.redis_url)
+        self.node_url = node_url
+        self.link = link or RedisLink(redis_url)
         self.keys = Keys(config.prefix)
         self.ownership = Ownership(self.link, self.keys, self.node_id, lease=config.node_ttl)
         # Set by the admission and the directory that report through this node.

@@ -29,6 +29,7 @@ class ClusterDirectory(LocalDirectory):
 
     def __init__(self, cluster: Cluster, *, bus: RedisBus, **kwargs: Any) -> None:
         super().__init__(bus=bus, **kwargs)
+        self._bus: RedisBus = bus
         self._cluster = cluster
         bus.is_local = self._is_live
         cluster.hosted = self.hosted
@@ -49,6 +50,9 @@ class ClusterDirectory(LocalDirectory):
     def join(self, speaker: Speaker, start: StartConfig,
              insights: InsightsBuilder | None) -> Member:
         member = super().join(speaker, start, insights)
+        # Hosted here now: its outputs (relays, consoles that came early) get the local
+        # fan-out, so nothing here needs to read its stream back.
+        self._bus.reader.unfollow(member.conversation.id)
         self._cluster.wake()  # its lease and participants reach Redis now, not next beat
         return member
 

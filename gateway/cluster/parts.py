@@ -25,6 +25,8 @@ from .routing import ClusterSessionFactory
 
 @dataclass
 class ClusterNode:
+    """This node's cluster parts (``app[CLUSTER_KEY]``, absent in one-process mode)."""
+
     cluster: Cluster
     bus: RedisBus
     admission: ClusterAdmission
@@ -51,3 +53,8 @@ class ClusterNode:
         self.admission.drain()
         await self.bus.stop()
         await self.cluster.stop()
+
+
+CLUSTER_KEY = web.AppKey("cluster", ClusterNode)
+"""Handlers reach the cluster through this key (``app.get(CLUSTER_KEY)`` is None without
+--redis-url): e.g. ``resume_redirect(app[CLUSTER_KEY].cluster, session_id)``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -72,7 +73,7 @@ async def test_results_reach_another_node_in_order_once_with_their_ids(
     await eventually(lambda: console.closed, what="console finished by the remote end")
     assert [r.seq for r in console.results] == [1, 2, 3, 4, 5, 6]
     assert [r.text for r in console.results] == [r.text for r in local.results]
-    entries = await a._cluster.link.client.xrange(a._cluster.keys.stream("c1"))
+    entries: Any = await a._cluster.link.client.xrange(a._cluster.keys.stream("c1"))
     generation = entries[0][0].split("-")[0]
     assert [e[0] for e in entries] == [f"{generation}-{s}" for s in range(1, 7)]
     ttl = await a._cluster.link.client.pttl(a._cluster.keys.stream("c1"))
