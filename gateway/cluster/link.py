@@ -3,8 +3,9 @@
 Every cross-node part (heartbeat, result writer, stream reader, claims) reports success or
 failure here, so an outage is logged once when it starts and once when it ends, however many
 parts notice it, and parts ask ``up`` to decide whether to degrade (local-only) at once
-instead of waiting on timeouts. Commands fail fast (no client-side retries): each part
-retries on its own schedule with ``backoff_delay``.
+instead of waiting on timeouts. Commands fail fast (one immediate retry on a fresh
+connection, for connections left over from before a restart): each part retries on its own
+schedule with ``backoff_delay``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ class RedisLink:
         self.where = redacted(url)
         self.client: aioredis.Redis = client or aioredis.Redis.from_url(
             url, decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT,
-            socket_timeout=COMMAND_TIMEOUT, retry=Retry(NoBackoff(), 0),
+            socket_timeout=COMMAND_TIMEOUT,
+            # One immediate retry on a broken connection: after Redis restarts, pooled
+            # connections to the old server fail once each; a fresh one then works. Down
+            # for real, the retry is refused at once too.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=10)
         self.up = True
         self.outages = 0

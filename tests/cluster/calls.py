@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import numpy as np
 
 from tests.rtc_client import GatewayClient, WavTrack
@@ -17,12 +17,20 @@ from tests.rtc_client import GatewayClient, WavTrack
 SECONDS = 7.5
 
 
-def base_url(ws_url: str) -> str:
-    """``ws://host:port/ws`` (a redirect's url) as the client's ``http://host:port``."""
-    parts = urlsplit(ws_url)
-    scheme = {"ws": "http", "wss": "https"}[parts.scheme]
-    path = parts.path[:-len("/ws")] if parts.path.endswith("/ws") else parts.path
-    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+class RedirectedClient(GatewayClient):
+    """The test client, connecting to a redirect's exact URL (query included, e.g.
+    ``wss://gw.example.com/ws?node=b``) instead of ``<base>/ws``."""
+
+    def __init__(self, ws_url: str) -> None:
+        super().__init__(ws_url)
+        self.ws_url = ws_url
+
+    async def connect(self) -> dict[str, Any]:
+        self.http = aiohttp.ClientSession()
+        self.ws = await self.http.ws_connect(self.ws_url)
+        self.hello = await self.ws.receive_json(timeout=10)
+        self._reader = asyncio.ensure_future(self._read_signals())
+        return self.hello
 
 
 class Participant:
@@ -42,9 +50,10 @@ class Participant:
                 "insightTypes": ["question", "action_item"]}
 
     async def join(self, max_hops: int = 3) -> GatewayClient:
-        url = self.url
+        redirected: str | None = None
         for _ in range(max_hops):
-            client = GatewayClient(url)
+            client = GatewayClient(self.url) if redirected is None \
+                else RedirectedClient(redirected)
             await client.connect()
             track = WavTrack(np.zeros(int(48_000 * self.seconds), dtype=np.int16),
                              tail_silence=0.3)
@@ -57,7 +66,7 @@ class Participant:
                 if redirect is None:
                     raise
                 self.redirects.append(redirect)
-                url = base_url(str(redirect["url"]))
+                redirected = str(redirect["url"])
                 continue
             self.client, self.track = client, track
             return client
