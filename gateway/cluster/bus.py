@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from gateway.outputs.base import Sink
@@ -45,6 +45,8 @@ class RedisBus(LocalBus):
         self._cluster = cluster
         self._tasks: set[asyncio.Task[Any]] = set()
         self._held: dict[int, CatchUp] = {}  # consoles catching up, by their own sink
+        self._ending: set[str] = set()
+        cluster.on_view.append(self._nodes_alive)
 
     def start(self) -> None:
         self.writer.start()
@@ -100,9 +102,7 @@ class RedisBus(LocalBus):
         held = CatchUp(sink, conversation_id)
         self._held[id(sink)] = held
         self.attach(conversation_id, held)
-        task = asyncio.ensure_future(replay(self._cluster, held, after))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(replay(self._cluster, held, after))
 
     def stream_id(self, conversation_id: str) -> str | None:
         """The stream id of the last result this node published for ``conversation_id``."""
@@ -117,7 +117,22 @@ class RedisBus(LocalBus):
         for sink in self._conversation_outputs(result.conversation_id):
             self._send(sink, result)
 
-    def _remote_ended(self, conversation_id: str) -> None:
-        task = asyncio.ensure_future(self.finish(conversation_id))
+    def _nodes_alive(self, alive: set[str]) -> None:
+        for conversation_id, node_id in self.reader.publishers_gone(alive).items():
+            if conversation_id not in self._ending:
+                self._ending.add(conversation_id)
+                self._spawn(self._end_lost(conversation_id, node_id))
+
+    async def _end_lost(self, conversation_id: str, node_id: str) -> None:
+        try:
+            await self.reader.end_lost(conversation_id, node_id)
+        finally:
+            self._ending.discard(conversation_id)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _remote_ended(self, conversation_id: str) -> None:
+        self._spawn(self.finish(conversation_id))

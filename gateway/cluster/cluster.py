@@ -65,6 +65,9 @@ class Cluster:
         # Set by the admission and the directory that report through this node.
         self.load: Callable[[], Load] = lambda: Load(0, 0, True)
         self.hosted: Callable[[], Iterable[Hosted]] = tuple
+        # Called with the live node ids after every fresh view (the bus ends conversations
+        # whose node died).
+        self.on_view: list[Callable[[set[str]], None]] = []
         self._view: dict[str, NodeInfo] = {}
         self._view_at = float("-inf")
         self._pending: dict[str, float] = {}  # conversation id -> monotonic claim time
@@ -202,6 +205,8 @@ class Cluster:
         if gone:
             await self.link.client.srem(self.keys.nodes, *gone)
         self._view, self._view_at = view, time.monotonic()
+        for callback in list(self.on_view):
+            callback(set(view))
 
     # -- the view -------------------------------------------------------------------------
 

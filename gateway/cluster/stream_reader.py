@@ -38,6 +38,7 @@ class Follow:
     last_id: str | None  # None until resolved to the stream's top
     last_seq: int | None = None
     last_generation: int | None = None  # the ms part of ids: one per conversation instance
+    publisher: str | None = None  # the node whose results it last delivered
 
 
 def result_of(conversation_id: str, fields: Mapping[str, str]) -> Result:
@@ -128,6 +129,37 @@ class StreamReader:
                         break  # unfollowed while delivering (the conversation ended)
                     self._entry(follow, entry_id, fields)
 
+    def publishers_gone(self, alive: set[str]) -> dict[str, str]:
+        """Conversation id -> its publishing node, for nodes no longer alive (died mid-call)."""
+        return {f.conversation_id: f.publisher for f in self._follows.values()
+                if f.publisher is not None and f.publisher not in alive}
+
+    async def end_lost(self, conversation_id: str, node_id: str) -> None:
+        """Its node died: deliver what its stream still holds, then end the conversation
+        for local outputs (``conversation_ended`` with ``reason: node_lost``) unless the
+        stream already ended it. A console should not wait for ever on a dead node."""
+        follow = self._follows.get(conversation_id)
+        if follow is None or follow.last_id is None:
+            return
+        try:
+            entries: Any = await self._link.client.xrange(
+                self._keys.stream(conversation_id), min=f"({follow.last_id}", max="+")
+        except UNAVAILABLE:
+            return  # Redis is away too: decide when it is back
+        for entry_id, fields in entries:
+            if self._follows.get(conversation_id) is not follow:
+                return
+            self._entry(follow, entry_id, fields)
+        if self._follows.get(conversation_id) is not follow or follow.publisher != node_id:
+            return  # ended by its own last result, or another node continues it
+        log.warning("conversation %s: its node %s is gone; ending it for this node's "
+                    "consoles", conversation_id, node_id)
+        self.unfollow(conversation_id)
+        self._deliver(Result.of(conversation_id, {
+            "type": "conversation_ended", "conversationId": conversation_id,
+            "reason": "node_lost", "nodeId": node_id}, follow.last_seq or 0, kind="lifecycle"))
+        self._ended(conversation_id)
+
     async def _resolve_starts(self) -> None:
         """New follows start at the current top of their stream (or its very start)."""
         new = [f for f in self._follows.values() if f.last_id is None]
@@ -163,6 +195,7 @@ class StreamReader:
                 self.missed += seq - last - 1
                 self._deliver(missed_notice(follow.conversation_id, last, seq))
         follow.last_seq, follow.last_generation = seq, position[0]
+        follow.publisher = fields.get("n") or None
         self.delivered += 1
         self._deliver(result)
         if result.kind == "lifecycle" and result.type == "conversation_ended":

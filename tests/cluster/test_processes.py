@@ -80,3 +80,24 @@ async def test_a_dead_nodes_conversation_is_taken_over(processes: SpawnNode,
         assert ("Lee", "Can you send me the report by Friday?") in finals(done.results)
     finally:
         await client.aclose()
+
+
+async def test_a_console_hears_the_end_when_the_calls_node_dies(processes: SpawnNode) -> None:
+    a = await processes("a")
+    b = await processes("b")
+    watched: list[dict[str, Any]] = []
+    console = asyncio.ensure_future(watch(a.url, "doomed", watched))
+    kim = Participant(b.url, "Kim", "doomed", seconds=30)
+    await kim.join()
+    for _ in range(200):  # the first phrase (ends at 1.6 s) arrives through Redis
+        if finals(watched):
+            break
+        await asyncio.sleep(0.05)
+    assert finals(watched) == [("Kim", "The quarterly numbers look good.")]
+    await b.kill()
+    # Within the node TTL and a heartbeat the console is told the conversation is over.
+    await asyncio.wait_for(console, NODE_TTL + 10)
+    assert watched[-1] == {"type": "conversation_ended", "conversationId": "doomed"}
+    assert any("its node b is gone" in line for line in a.output)
+    assert kim.client is not None
+    await kim.client.close()
