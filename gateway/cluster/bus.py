@@ -117,9 +117,9 @@ class RedisBus(LocalBus):
         for sink in self._conversation_outputs(result.conversation_id):
             self._send(sink, result)
 
-    def _nodes_alive(self, alive: set[str]) -> None:
-        for conversation_id, node_id in self.reader.publishers_gone(alive).items():
-            if conversation_id not in self._ending:
+    def _nodes_alive(self) -> None:
+        for conversation_id, node_id in self.reader.publishers().items():
+            if self._cluster.dead(node_id) and conversation_id not in self._ending:
                 self._ending.add(conversation_id)
                 self._spawn(self._end_lost(conversation_id, node_id))
 

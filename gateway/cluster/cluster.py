@@ -23,7 +23,7 @@ from typing import Any
 
 from .config import ClusterConfig, default_node_id
 from .keys import Keys
-from .link import UNAVAILABLE, RedisLink
+from .link import UNAVAILABLE, RedisLink, execute
 from .nodes import NodeInfo
 from .ownership import Ownership
 
@@ -65,9 +65,9 @@ class Cluster:
         # Set by the admission and the directory that report through this node.
         self.load: Callable[[], Load] = lambda: Load(0, 0, True)
         self.hosted: Callable[[], Iterable[Hosted]] = tuple
-        # Called with the live node ids after every fresh view (the bus ends conversations
-        # whose node died).
-        self.on_view: list[Callable[[set[str]], None]] = []
+        # Called after every fresh view (the bus ends conversations whose node died).
+        self.on_view: list[Callable[[], None]] = []
+        self._seen: dict[str, float] = {}  # node id -> monotonic time of the last view with it
         self._view: dict[str, NodeInfo] = {}
         self._view_at = float("-inf")
         self._pending: dict[str, float] = {}  # conversation id -> monotonic claim time
@@ -106,7 +106,7 @@ class Cluster:
             pipe = self.link.client.pipeline(transaction=False)
             pipe.delete(self.keys.node(self.node_id))
             pipe.srem(self.keys.nodes, self.node_id)
-            await asyncio.wait_for(pipe.execute(), STOP_TIMEOUT)
+            await asyncio.wait_for(execute(pipe), STOP_TIMEOUT)
         except UNAVAILABLE:
             pass  # the record expires by itself
         await self.link.aclose()
@@ -170,7 +170,7 @@ class Cluster:
             pipe.hset(keys.session(sid), mapping=record)
             pipe.pexpire(keys.session(sid), resume_ms)
         pipe.smembers(keys.nodes)
-        replies = await pipe.execute()
+        replies = await execute(pipe)
         for sid in ended:
             self._ended_sessions.pop(sid, None)
         refreshes = replies[3:3 + len(owned)]
@@ -193,7 +193,7 @@ class Cluster:
         pipe = self.link.client.pipeline(transaction=False)
         for node_id in ordered:
             pipe.hgetall(self.keys.node(node_id))
-        records = await pipe.execute() if ordered else []
+        records = await execute(pipe) if ordered else []
         view: dict[str, NodeInfo] = {}
         gone = []
         for node_id, record in zip(ordered, records, strict=True):
@@ -205,8 +205,10 @@ class Cluster:
         if gone:
             await self.link.client.srem(self.keys.nodes, *gone)
         self._view, self._view_at = view, time.monotonic()
+        for node_id in view:
+            self._seen[node_id] = self._view_at
         for callback in list(self.on_view):
-            callback(set(view))
+            callback()
 
     # -- the view -------------------------------------------------------------------------
 
@@ -220,6 +222,16 @@ class Cluster:
 
     def node(self, node_id: str) -> NodeInfo | None:
         return self._view.get(node_id) if self.view_fresh else None
+
+    def dead(self, node_id: str) -> bool:
+        """Whether ``node_id`` has been missing from every view for longer than a node TTL
+        and a beat, while Redis was reachable all that time: after Redis itself comes back
+        empty, nodes get that long to register again before anyone calls them dead."""
+        now = time.monotonic()
+        grace = self.config.node_ttl + self.config.heartbeat
+        if not self.view_fresh or now - self.link.up_since < grace:
+            return False
+        return now - self._seen.setdefault(node_id, now) > grace
 
     def others_in_use(self) -> int:
         return sum(n.in_use for n in self.nodes() if n.id != self.node_id)

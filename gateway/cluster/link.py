@@ -14,9 +14,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -43,6 +45,13 @@ def redacted(url: str) -> str:
     return f"{parts.hostname}:{parts.port or 6379}{parts.path or ''}"
 
 
+async def execute(pipe: Pipeline, *, raise_on_error: bool = True) -> list[Any]:
+    """Run a pipeline and always give its connection back, also when Redis drops it."""
+    async with pipe:
+        replies: list[Any] = await pipe.execute(raise_on_error=raise_on_error)
+        return replies
+
+
 class RedisLink:
     def __init__(self, url: str, *, client: aioredis.Redis | None = None) -> None:
         self.where = redacted(url)
@@ -57,6 +66,7 @@ class RedisLink:
         self.up = True
         self.outages = 0
         self._down_since: float | None = None
+        self.up_since = time.monotonic()  # when Redis last became reachable
         self._on_restored: list[Callable[[], None]] = []
 
     def on_restored(self, callback: Callable[[], None]) -> None:
@@ -75,6 +85,7 @@ class RedisLink:
     def ok(self) -> None:
         if not self.up:
             self.up = True
+            self.up_since = time.monotonic()
             down = time.monotonic() - (self._down_since or time.monotonic())
             log.warning("redis at %s is back after %.1f s: cross-node features resumed",
                         self.where, down)

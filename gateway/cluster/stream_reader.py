@@ -22,7 +22,7 @@ from typing import Any
 from gateway.outputs.result import Result
 
 from .keys import Keys
-from .link import UNAVAILABLE, RedisLink
+from .link import UNAVAILABLE, RedisLink, execute
 from .stream_writer import parse_id
 
 log = logging.getLogger("gateway.cluster")
@@ -129,10 +129,10 @@ class StreamReader:
                         break  # unfollowed while delivering (the conversation ended)
                     self._entry(follow, entry_id, fields)
 
-    def publishers_gone(self, alive: set[str]) -> dict[str, str]:
-        """Conversation id -> its publishing node, for nodes no longer alive (died mid-call)."""
+    def publishers(self) -> dict[str, str]:
+        """Conversation id -> the node whose results it last delivered (remote ones only)."""
         return {f.conversation_id: f.publisher for f in self._follows.values()
-                if f.publisher is not None and f.publisher not in alive}
+                if f.publisher is not None}
 
     async def end_lost(self, conversation_id: str, node_id: str) -> None:
         """Its node died: deliver what its stream still holds, then end the conversation
@@ -168,7 +168,7 @@ class StreamReader:
         pipe = self._link.client.pipeline(transaction=False)
         for f in new:
             pipe.xrevrange(self._keys.stream(f.conversation_id), count=1)
-        tops = await pipe.execute()
+        tops = await execute(pipe)
         for f, top in zip(new, tops, strict=True):
             f.last_id = top[0][0] if top else START
 

@@ -29,7 +29,7 @@ from redis.exceptions import ResponseError
 from gateway.outputs.result import Result
 
 from .keys import Keys
-from .link import UNAVAILABLE, RedisLink
+from .link import UNAVAILABLE, RedisLink, execute
 
 log = logging.getLogger("gateway.cluster")
 
@@ -183,7 +183,7 @@ class StreamWriter:
         streams = sorted({self._keys.stream(p.result.conversation_id) for p in batch})
         for key in streams:  # every write pushes the expiry on: it runs from the last result
             pipe.pexpire(key, self._ttl_ms)
-        replies = await pipe.execute(raise_on_error=False)
+        replies = await execute(pipe, raise_on_error=False)
         for pending, reply in zip(batch, replies, strict=False):
             if isinstance(reply, BaseException):
                 if is_id_clash(reply):
