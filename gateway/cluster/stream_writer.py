@@ -194,6 +194,9 @@ class StreamWriter:
                     self._dropped(1)
             else:
                 self.written += 1
+            result = pending.result
+            if result.kind == "lifecycle" and result.type == "conversation_ended":
+                self._effective.pop((result.conversation_id, pending.generation), None)
 
     async def _resolve(self, pending: Pending) -> None:
         """An id was refused: already written (a retried batch) or another instance's stream
