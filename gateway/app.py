@@ -23,6 +23,8 @@ from signaling.server import FACTORY_KEY, close_all_sockets, setup_signaling
 from .asr.base import Recognizer
 from .asr.vosk import VoskRecognizer, load_model
 from .auth import AccessControl, setup_access
+from .cluster.directory import ClusterDirectory
+from .cluster.parts import CLUSTER_KEY, ClusterNode
 from .config import GatewayConfig, SessionSettings
 from .conversation.admission import LocalAdmission
 from .conversation.directory import LocalDirectory
@@ -80,9 +82,12 @@ def create_app(
     settings = session_settings or SessionSettings(language=config.language)
     if insights is None and config.insights:
         insights = DefaultInsightsProvider()
-    bus = LocalBus()
+    # Several nodes share their state on Redis; without --redis-url, one process in memory.
+    node = ClusterNode.build(config.cluster, config.max_sessions) if config.cluster.enabled \
+        else None
+    bus = node.bus if node is not None else LocalBus()
     app[BUS_KEY] = bus
-    admission = LocalAdmission(config.max_sessions)
+    admission = node.admission if node is not None else LocalAdmission(config.max_sessions)
     app[ADMISSION_KEY] = admission
     board = ConversationBoard()  # what consoles list: live and recent conversations
     app[BOARD_KEY] = board
@@ -128,10 +133,11 @@ def create_app(
         outputs: list[SinkFactory] = [summary_sink_factory(board)]
         if config.relay_url:
             outputs.append(relay_sink_factory(config.relay_url, token=config.relay_token))
-        app[DIRECTORY_KEY] = LocalDirectory(
-            bus=bus, run=app[POOL_KEY].run, outputs=outputs,
-            analytics_interval=settings.analytics_interval,
-            max_participants=config.max_participants)
+        parts = dict(run=app[POOL_KEY].run, outputs=outputs,
+                     analytics_interval=settings.analytics_interval,
+                     max_participants=config.max_participants)
+        app[DIRECTORY_KEY] = node.directory(**parts) if node is not None \
+            else LocalDirectory(bus=bus, **parts)  # type: ignore[arg-type]
         yield
         await bus.aclose()
         if store is not None:
@@ -143,7 +149,9 @@ def create_app(
             insights=insights, settings=settings)
         transport = WebRtcTransport(services, admission)
         app[WEBRTC_KEY] = transport
-        app[FACTORY_KEY] = transport
+        directory = app[DIRECTORY_KEY]
+        app[FACTORY_KEY] = node.session_factory(transport, directory) \
+            if node is not None and isinstance(directory, ClusterDirectory) else transport
         yield
         await transport.close_all()
 
@@ -163,6 +171,9 @@ def create_app(
         # sessions flushed at shutdown are committed.
         app.cleanup_ctx.append(store_cleanup_context(StoreConfig(
             database=config.database, retention_days=config.retention_days)))
+    if node is not None:  # joins before the conversations start, leaves after they end
+        app[CLUSTER_KEY] = node
+        app.cleanup_ctx.append(node.context)
     for ctx in (recognizer_ctx, conversations_ctx, webrtc_ctx):
         app.cleanup_ctx.append(ctx)
     app.on_shutdown.append(on_shutdown)

@@ -22,7 +22,27 @@ from .member import Member
 from .start_config import StartConfig
 
 
+class ConversationElsewhere(Exception):
+    """The conversation is hosted on another node: its participants must join it there.
+
+    Raised by ``place`` in a cluster; the transport sends the participant to ``url``."""
+
+    def __init__(self, conversation_id: str, node_id: str, url: str) -> None:
+        super().__init__(f"conversation {conversation_id} is hosted on node {node_id}")
+        self.conversation_id = conversation_id
+        self.node_id = node_id
+        self.url = url
+
+
 class ConversationDirectory(Protocol):
+    async def place(self, conversation_id: str | None) -> None:
+        """Before ``join``: make sure the conversation can be joined on this node.
+
+        Raises ``ConversationElsewhere`` when another node hosts it. Always succeeds for a
+        single process.
+        """
+        ...
+
     def join(self, speaker: Speaker, start: StartConfig,
              insights: InsightsBuilder | None, *, accepts_peer: bool = False) -> Member:
         """Join ``start.conversation_id`` (or a new private conversation) as ``speaker``
@@ -55,6 +75,9 @@ class LocalDirectory:
         self.analytics_interval = analytics_interval
         self.max_participants = max_participants
         self.conversations: dict[str, Conversation] = {}
+
+    async def place(self, conversation_id: str | None) -> None:
+        """One process hosts every conversation."""
 
     def join(self, speaker: Speaker, start: StartConfig,
              insights: InsightsBuilder | None, *, accepts_peer: bool = False) -> Member:
