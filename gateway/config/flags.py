@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 from gateway.auth.config import add_auth_arguments, auth_config_from_args
+from gateway.relays.flags import add_relay_arguments, relay_config_from_args
 
 from .checks import check_ws_url, port, positive
 from .settings import GatewayConfig, default_database
@@ -108,6 +109,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="delete conversations inactive for more than this many days, checked "
                    "hourly (env GATEWAY_RETENTION_DAYS; default: keep them)")
     add_auth_arguments(p, env)
+    add_relay_arguments(p, env)
     return p
 
 
@@ -167,4 +169,5 @@ def parse_config(argv: Sequence[str] | None = None,
         database=None if args.database.strip().lower() == "off" else args.database,
         retention_days=args.retention_days,
         auth=auth_config_from_args(args),
+        relays=relay_config_from_args(parser, args, env),
     )

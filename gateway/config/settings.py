@@ -10,6 +10,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from gateway.auth.config import AuthConfig
+from gateway.relays.config import RelayConfig
 from turn.ice import DEFAULT_TURN_TTL
 
 
@@ -48,6 +49,7 @@ class GatewayConfig:
     database: str | None = None  # None: no store (the CLI's default is a file, see flags)
     retention_days: float | None = None
     auth: AuthConfig = field(default_factory=AuthConfig)  # open unless an apps file is given
+    relays: RelayConfig = field(default_factory=RelayConfig)  # downstreams, --asr
     web_root: Path = field(default_factory=default_web_root)
 
 
