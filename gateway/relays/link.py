@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,8 @@ class LinkSettings:
     buffer_seconds: float = 10.0     # audio kept while the downstream is slow or away
     max_results: int = 5000          # results kept, for a results relay
     connect_timeout: float = 10.0
-    close_timeout: float = 5.0       # the goodbye, and the server's last answers
+    close_timeout: float = 5.0       # the goodbye; silence allowed at the end of a stream
+    goodbye_limit: float = 20.0      # a slow downstream finishing its backlog: at most this
     confirm_interval: float = 0.5    # ping this often while frames await confirmation
     heartbeat: float = 15.0          # ping an idle connection this often
     pong_timeout: float = 10.0       # no pong by then: the connection is dead
@@ -106,6 +107,7 @@ class DownstreamLink:
         self.discarded = 0.0     # offered after the end (not counted as lost)
         self.lost_at_close = 0.0
         self.replies_oversized = 0
+        self.pongs = 0
 
     # -- AudioSink and results ---------------------------------------------------------
 
@@ -134,21 +136,32 @@ class DownstreamLink:
                         self.buffer.unsent_cost, self.unit, timeout)
 
     async def close(self) -> None:
-        """The protocol's goodbye (bounded by ``close_timeout``), then release everything."""
+        """Write what is left and the protocol's goodbye while the downstream keeps up
+        (at most ``goodbye_limit``; ``close_timeout`` of silence ends it), then release
+        everything; what could not be written is counted as lost."""
         if self._closing:
             return
-        self._closing = True
+        self._closing = True  # from now on nothing new is taken
         task, self._task = self._task, None
+        deadline = asyncio.get_running_loop().time() + self.settings.goodbye_limit
+        if task is not None and self._conn is not None and self.buffer.unsent:
+            await self._patiently(  # the writer goes on while the downstream keeps up
+                lambda t: self.buffer.wait(lambda: not self.buffer.unsent or
+                                           self._conn is None or bool(self.stopped), t),
+                deadline)
+        conn, graceful = self._conn, False
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        conn, graceful = self._conn, False
         if conn is not None and self.stopped is None and not self.protocol.ended:
-            graceful = await self._goodbye(conn)
+            graceful = await self._goodbye(conn, deadline)
         self._conn = None
         if conn is not None:
             await conn.dispose(graceful=graceful, timeout=self.settings.close_timeout)
+            if graceful and conn.ws.close_code in (1000, 1001):
+                # The close handshake came after everything we wrote: all of it arrived.
+                self.buffer.confirm(self.buffer.written_mark)
         if self._disposing:
             await asyncio.gather(*self._disposing, return_exceptions=True)
         self.lost_at_close = self.buffer.clear()
@@ -277,14 +290,14 @@ class DownstreamLink:
         if conn is not self._conn:
             return
         self._conn = None
+        if self._closing:
+            return  # ``close`` ends it: what its goodbye confirmed stays confirmed
         self.buffer.rewind()
         graceful = conn.ws.closed  # a close handshake already happened
         task = asyncio.get_running_loop().create_task(
             conn.dispose(graceful=graceful, timeout=self.settings.close_timeout))
         self._disposing.add(task)
         task.add_done_callback(self._disposing.discard)
-        if self._closing:
-            return
         if is_refusal(code):
             self._stop("refused", f"closed the connection with code {code}")
         elif self.protocol.ended:
@@ -324,6 +337,7 @@ class DownstreamLink:
                     await conn.ws.pong(msg.data)
                 elif msg.type is aiohttp.WSMsgType.PONG:
                     mark = conn.pong(msg.data)
+                    self.pongs += 1
                     if mark is not None:
                         self.buffer.confirm(mark)
                         conn.confirmed = True  # alive and reading
@@ -379,19 +393,47 @@ class DownstreamLink:
 
     # -- goodbye and loss reports ----------------------------------------------------------
 
-    async def _goodbye(self, conn: Connection) -> bool:
-        """Held-back audio and the protocol's last words; True if it ended cleanly."""
+    async def _goodbye(self, conn: Connection, deadline: float) -> bool:
+        """Held-back audio and the protocol's last words; True if it ended cleanly.
+
+        A server that answers the goodbye (vosk, symbl) may still be working through audio
+        it was sent: its last answers are awaited while it makes progress."""
         try:
             async with asyncio.timeout(self.settings.close_timeout):
                 if not await self._send_all(conn, self.protocol.closing()):
                     return False
-                if self.protocol.server_closes and conn.reader is not None:
-                    await asyncio.shield(conn.reader)  # its last answers, then its close
-                return True
         except (TimeoutError, aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
             log.warning("downstream %s: could not end the stream cleanly: %s", self.label,
                         describe(exc))
             return False
+        if not self.protocol.server_closes or conn.reader is None:
+            return True
+        reader = conn.reader
+
+        async def closed(timeout: float) -> bool:  # its last answers, then its close
+            done, _ = await asyncio.wait({reader}, timeout=timeout)
+            return bool(done)
+
+        if await self._patiently(closed, deadline):
+            return True
+        log.warning("downstream %s: the server did not finish the stream in time", self.label)
+        return False
+
+    async def _patiently(self, until: Callable[[float], Awaitable[bool]],
+                         deadline: float) -> bool:
+        """``until(timeout)`` again and again while the stream makes progress (frames
+        written, answers, pongs) between calls, and ``deadline`` is not passed: a slow
+        downstream gets the time it needs, a silent one ``close_timeout``."""
+        loop = asyncio.get_running_loop()
+        seen: tuple[float, ...] | None = None
+        while (left := deadline - loop.time()) > 0:
+            progress = (self.frames_sent, self.protocol.replies, self.pongs)
+            if progress == seen:
+                return False
+            seen = progress
+            if await until(min(self.settings.close_timeout, left)):
+                return True
+        return False
 
     def _note_loss(self, amount: float) -> None:
         self._lost_unreported += amount
