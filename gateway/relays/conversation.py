@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A participant's audio may lag the others' by this much before it is dropped from the mix:
+# a busy gateway's media pipelines stall for hundreds of milliseconds, and a second of
+# latency costs an analytics service nothing, while dropped audio is gone.
+MIX_LAG = 1.0
 NOT_RELAYED = frozenset({"downstream_message", STATUS_TYPE})  # answers are not results
 LinkMaker = Callable[[Target, StreamInfo, Callable[[Mapping[str, Any]], None],
                       Mapping[str, Any] | None], DownstreamLink]
@@ -139,7 +143,7 @@ class RelayConversation:
                                   started_at=time.time())
         link = self._make_link(target, info, self._publish, None)
         mixer = None if target.carries_results else \
-            ConversationMixer(channels=link.protocol.channels)
+            ConversationMixer(channels=link.protocol.channels, max_lag=MIX_LAG)
         shared = SharedStream(target, link, mixer)
         self.shared[target.key] = shared
         return shared

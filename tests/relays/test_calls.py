@@ -14,16 +14,18 @@ import aiohttp
 import numpy as np
 import pytest
 
-from gateway.asr.scripted import ScriptedRecognizer
+from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
 from gateway.config import GatewayConfig
 from gateway.relays.config import RelayConfig
 from gateway.relays.targets import Target
 from tests.conftest import StartGateway
-from tests.relays.wiring import wire_webrtc
+from tests.relays.support import locate, until
+from tests.relays.wiring import Recorder, wire_webrtc
 from tests.rtc_client import GatewayClient, WavTrack, read_wav_48k
 from tests.support.receivers import (
     Connection,
     JambonzReceiver,
+    JsonReceiver,
     SymblReceiver,
     TwilioReceiver,
     correlation,
@@ -75,6 +77,21 @@ def answers(results: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
     """What downstream ``label`` sent (the messages inside their envelopes)."""
     return [r["message"] for r in results
             if r.get("type") == "downstream_message" and r["downstream"] == label]
+
+
+def placement(channel: np.ndarray, recorder: Recorder) -> tuple[float, int, int]:
+    """How much of a participant's audio is in ``channel`` exactly, at one offset (the
+    mixer drops audio that arrives later than its lag allows): (fraction of its non-silent
+    chunks found in place, chunks not found, the offset)."""
+    offsets = []
+    for chunk in recorder.chunks:
+        samples = np.frombuffer(chunk.data, "<i2")
+        if np.count_nonzero(samples) > len(samples) // 2:
+            at = locate(channel, samples)
+            offsets.append(at - chunk.offset if at >= 0 else None)
+    found = [o for o in offsets if o is not None]
+    best = max(set(found), key=found.count)
+    return found.count(best) / len(offsets), len(offsets) - found.count(best), best
 
 
 def statuses(results: list[dict[str, Any]], status: str) -> list[dict[str, Any]]:
@@ -150,3 +167,56 @@ async def test_each_protocol_gets_the_call_intact_and_answers_come_back(
     closed = statuses(client.results, "closed")
     assert sorted(r["downstream"] for r in closed) == ["asr", "crm", "fork", "peer"]
     assert all(r["lostSeconds"] == 0 and r["connections"] == 1 for r in closed)
+
+
+async def test_mixing_protocols_carry_the_whole_conversation_on_one_connection(
+        start_gateway: StartGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = require_pocketsphinx_corpus()
+    script = ScriptedRecognizer([ScriptedPhrase("the numbers look good", 0.5, 1.5)])
+    async with JambonzReceiver() as jb, TwilioReceiver() as tw, JsonReceiver() as results:
+        gw = await start_gateway(relays(
+            Target("stereo", "jambonz", jb.url, {"mixType": "stereo"}),
+            Target("both", "twilio", tw.url, {"tracks": "both"}),
+            Target("ana", "results", results.url)), recognizer=script)
+        wired = wire_webrtc(monkeypatch, gw)
+        config = {"conversationId": "mix", "speaker": {"name": "Ann"}}
+        first = asyncio.ensure_future(call(gw.url, corpus[0].path, config))
+        await until(lambda: len(wired.recorders) == 1)
+        mix = wired.shared("stereo").mixer
+        await asyncio.sleep(1.0)
+        second = await call(gw.url, corpus[2].path, {**config, "speaker": {"name": "Bob"}})
+        client = await first
+        await until(lambda: all(c.closed.is_set() for r in (jb, tw, results)
+                                for c in r.connections))
+    (a, ra), (b, rb) = wired.recorders.items()
+    (jconn,) = jb.connections  # one connection for the conversation
+    assert jconn.violations == [] and jconn.state["metadata"]["mixType"] == "stereo"
+    assert "participantId" not in jconn.state["metadata"]
+    stereo = jb.audio(jconn)
+    assert mix is not None
+    offsets = []
+    for channel, recorder in ((0, ra), (1, rb)):  # first in: left, as a caller
+        placed, late, offset = placement(stereo[:, channel], recorder)
+        # What is not in place was dropped by the mixer as too late (counted), if anything.
+        assert placed >= 0.8 and late <= -(-mix.late_samples // 1600) + 2
+        offsets.append(offset)
+    assert offsets[0] == 0 and offsets[1] >= 16000  # Bob joined a second or more later
+    assert not stereo[:, 0][len(ra.samples()):].any()  # nothing else on the left
+    (tconn,) = tw.connections
+    assert tconn.violations == [] and tconn.state["tracks"] == ["inbound", "outbound"]
+    for track, recorder, offset in (("inbound", ra, 0), ("outbound", rb, offsets[1])):
+        audio = resample(recorder.samples(), 16000, 8000)
+        heard = tw.audio(tconn, track)[offset // 2:]  # same conversation clock as jambonz
+        assert correlation(audio, heard) > 0.95
+    (rconn,) = results.connections
+    kinds = [m["type"] for m in rconn.state["messages"]]
+    assert kinds[0] == "conversation_started" and kinds[-1] == "conversation_ended"
+    assert kinds.count("message_response") == 2 and "participant_joined" in kinds
+    assert not {"downstream_message", "downstream_status"} & set(kinds)  # no echo loops
+    # Conversation-level streams report to the conversation (here: Ann, there throughout).
+    for status in ("connected", "closed"):
+        assert {s["downstream"] for s in statuses(client.results, status)} == \
+            {"stereo", "both", "ana"}
+    assert all(s["participantId"] is None for s in statuses(client.results, "closed"))
+    assert not [r for r in second.results if r.get("type") == "downstream_message"]
+    assert a != b

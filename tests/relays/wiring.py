@@ -20,6 +20,7 @@ import pytest
 import gateway.transports.webrtc.session as webrtc_session
 from gateway.conversation.start_config import parse_start_config
 from gateway.pipeline.pcm import PcmChunk
+from gateway.relays.conversation import SharedStream
 from gateway.relays.link import DownstreamLink
 from gateway.relays.manager import RELAYS_KEY, Relays
 from tests.conftest import RunningGateway
@@ -55,6 +56,12 @@ class Wired:
         self.recorders: dict[str, Recorder] = {}
         self.links: list[DownstreamLink] = []
         relays.observer = self.links.append
+
+    def shared(self, label: str) -> SharedStream:
+        """A conversation-level stream (mixing or results) by its downstream's label."""
+        (found,) = [s for relay in self.relays.conversations.values()
+                    for s in relay.shared.values() if s.target.label == label]
+        return found
 
     def link(self, label: str, participant: str | None = None) -> DownstreamLink:
         (found,) = [lk for lk in self.links if lk.protocol.label == label and
