@@ -6,6 +6,7 @@ what these tests are about); the downstreams recognise with the real Vosk model.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
 from gateway.config import GatewayConfig
 from gateway.relays.config import RelayConfig
+from gateway.relays.manager import RELAYS_KEY
 from gateway.relays.targets import Target
 from tests.conftest import StartGateway
 from tests.relays.support import locate, until
@@ -122,6 +124,10 @@ async def test_each_protocol_gets_the_call_intact_and_answers_come_back(
             Target("fork", "jambonz", jb.url, {"metadata": {"tenant": "acme"}}),
             Target("peer", "symbl", sy.url + "/v1/streaming/{streamId}")),
             recognizer=ScriptedRecognizer([]))
+        # Two real recognisers on a shared, busy machine: let them take their time at the end.
+        relays_ = gw.app[RELAYS_KEY]
+        relays_.settings = dataclasses.replace(relays_.settings, close_timeout=15.0,
+                                               goodbye_limit=60.0)
         wired = wire_webrtc(monkeypatch, gw)
         http, console = await watch(gw.url, "relayed")
         client = await call(gw.url, utterance.path, {

@@ -79,6 +79,7 @@ def wire_webrtc(monkeypatch: pytest.MonkeyPatch, gw: RunningGateway, *,
 
     def tapped(recognizer: Any, member: Any, **kwargs: Any) -> Any:
         start = gw.sessions[member.id].start_config
+        assert start is not None  # parsed before the stream is made
         recorder = wired.recorders.setdefault(member.id, Recorder())
         taps = relays.open_participant_taps(member, start)  # the transport's one line
         return make_stream(recognizer, member, taps=[recorder, *taps], **kwargs)
