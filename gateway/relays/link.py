@@ -61,6 +61,11 @@ class LinkSettings:
     max_reply_bytes: int = 64 * 1024  # larger answers are counted, not forwarded
 
 
+def frame_overhead(size: int) -> int:
+    """A client frame's header: 2 bytes, 2 or 8 more for longer payloads, a 4-byte mask."""
+    return 6 + (2 if 126 <= size < 65536 else 8 if size >= 65536 else 0)
+
+
 def audio_seconds(item: Item) -> float:
     if isinstance(item, PcmChunk | MixedChunk):
         return item.samples / TARGET_RATE
@@ -82,6 +87,10 @@ class DownstreamLink:
         info = protocol.info
         self.label = f"{protocol.label}:{info.conversation_id}/{info.participant_id or '*'}"
         self.results = results
+        # Protocols that frame or resample hold back the last milliseconds of a chunk until
+        # the next one: the last chunk written is only confirmed with the one after it, so
+        # a replay starts early enough to carry them (a reconnect repeats up to one chunk).
+        self._hold = 0 if results else 1
         self.unit = "results" if results else "seconds"
         self.buffer: ReplayBuffer[Item] = ReplayBuffer(
             s.max_results if results else s.buffer_seconds,
@@ -103,7 +112,8 @@ class DownstreamLink:
         self._last_report = float("-inf")
         self.connections = 0
         self.frames_sent = 0
-        self.bytes_sent = 0
+        self.bytes_sent = 0      # payload
+        self.wire_bytes = 0      # with WebSocket framing (not TCP/IP or TLS)
         self.discarded = 0.0     # offered after the end (not counted as lost)
         self.lost_at_close = 0.0
         self.replies_oversized = 0
@@ -224,14 +234,16 @@ class DownstreamLink:
         try:
             if isinstance(frame, bytes):
                 await conn.ws.send_bytes(frame)
-                self.bytes_sent += len(frame)
+                size = len(frame)
             else:
                 await conn.ws.send_str(frame)
-                self.bytes_sent += len(frame.encode())
+                size = len(frame.encode())
         except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
             self._lost(conn, None, f"write failed: {describe(exc)}")
             return False
         self.frames_sent += 1
+        self.bytes_sent += size
+        self.wire_bytes += size + frame_overhead(size)
         return conn is self._conn
 
     # -- connecting ------------------------------------------------------------------------
@@ -339,7 +351,7 @@ class DownstreamLink:
                     mark = conn.pong(msg.data)
                     self.pongs += 1
                     if mark is not None:
-                        self.buffer.confirm(mark)
+                        self.buffer.confirm(mark - self._hold)
                         conn.confirmed = True  # alive and reading
                 else:
                     code = msg.data if msg.type is aiohttp.WSMsgType.CLOSE else \
