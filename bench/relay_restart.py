@@ -43,8 +43,9 @@ from gateway.asr.base import Final  # noqa: E402
 from gateway.asr.remote import RemoteVoskRecognizer  # noqa: E402
 from gateway.asr.vosk import VoskRecognizer, load_model  # noqa: E402
 from gateway.protocols.downstream import ConversationMixer  # noqa: E402
-from gateway.relays.link import DownstreamLink, LinkSettings  # noqa: E402
+from gateway.relays.link import DownstreamLink  # noqa: E402
 from gateway.relays.report import Reporter  # noqa: E402
+from gateway.relays.settings import LinkSettings  # noqa: E402
 from gateway.relays.targets import Target  # noqa: E402
 from gateway.transcript import Speaker  # noqa: E402
 from gateway.workers import WorkerPool  # noqa: E402

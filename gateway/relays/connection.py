@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -86,6 +87,48 @@ class Connection:
         """How long the outstanding ping has waited for its pong (0 without one)."""
         return time.monotonic() - self.ping[2] if self.ping else 0.0
 
+    async def read(self, on_frame: Callable[[str | bytes], None],
+                   on_pong: Callable[[int | None], None]) -> tuple[int | None, str]:
+        """Read until the connection ends: frames to ``on_frame``, pings answered, every pong
+        to ``on_pong`` (with the buffer mark it confirms, if it is the one awaited).
+        Returns the close code and why it ended."""
+        ws = self.ws
+        try:
+            while True:
+                msg = await ws.receive()
+                if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    on_frame(msg.data)
+                elif msg.type is aiohttp.WSMsgType.PING:
+                    await ws.pong(msg.data)
+                elif msg.type is aiohttp.WSMsgType.PONG:
+                    on_pong(self.pong(msg.data))
+                elif msg.type is aiohttp.WSMsgType.CLOSE:
+                    return msg.data, f"closed by the downstream (code {msg.data})"
+                else:
+                    return ws.close_code, f"connection lost ({ws.close_code})"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return None, f"read failed: {describe(exc)}"
+
+    async def keep_alive(self, *, mark: Callable[[], int], waiting: Callable[[], bool],
+                         interval: float, heartbeat: float, pong_timeout: float) -> str:
+        """Ping every ``interval`` while ``waiting()`` (frames await confirmation), every
+        ``heartbeat`` otherwise, one ping at a time; returns why the connection is dead (a
+        pong overdue by ``pong_timeout``, or a ping that could not be sent)."""
+        while True:
+            await asyncio.sleep(min(interval, heartbeat))
+            if self.ping is not None:
+                if self.waited() > pong_timeout:
+                    return f"no answer to a ping within {pong_timeout:.0f} s"
+                continue
+            if waiting() or time.monotonic() - self.last_pong >= heartbeat:
+                try:
+                    async with asyncio.timeout(pong_timeout):
+                        await self.ws.ping(self.next_ping(mark()))
+                except (TimeoutError, aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+                    return f"ping failed: {describe(exc)}"
+
     def abort(self) -> None:
         """Drop the connection at once: no close handshake, unsent bytes discarded. A peer
         that stopped reading would otherwise hold the transport (and its buffer) open."""
@@ -115,3 +158,20 @@ class Connection:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(timeout):
                 await self.ws.close()  # releases aiohttp's state after an abort
+
+
+async def patiently(until: Callable[[float], Awaitable[bool]], progress: Callable[[], Hashable],
+                    *, step: float, deadline: float) -> bool:
+    """``until(timeout)`` again and again while ``progress()`` changes between calls and
+    ``deadline`` (loop time) is not passed: a slow downstream finishing its work gets the time
+    it needs, a silent one ``step``."""
+    loop = asyncio.get_running_loop()
+    seen: Hashable = object()
+    while (left := deadline - loop.time()) > 0:
+        now = progress()
+        if now == seen:
+            return False
+        seen = now
+        if await until(min(step, left)):
+            return True
+    return False

@@ -8,8 +8,9 @@ pings; a keepalive task pings to confirm delivery and to find a dead or stalled
 downstream. A lost connection is re-opened after a jittered exponential backoff, starting
 again with the protocol's opening and replaying what was not confirmed; a refusal (HTTP
 401/403, close 1008 or 4000-4999) or the downstream ending the stream stops it for good.
-``close`` sends the protocol's goodbye and, for protocols whose server answers it (vosk,
-symbl), reads the last answers until the server closes, all within ``close_timeout``.
+``close`` writes what is left and the protocol's goodbye and, for protocols whose server
+answers it (vosk, symbl), reads the last answers until the server closes: for as long as the
+downstream makes progress, up to ``goodbye_limit`` (``close_timeout`` of silence ends it).
 
 Memory per stream is bounded by the buffer (``buffer_seconds`` of audio), aiohttp's
 write buffer (it waits for the socket past 64 KiB) and the kernel's socket buffer.
@@ -21,55 +22,23 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 import aiohttp
 
 from gateway.outputs.reconnect import backoff_delay
-from gateway.pipeline.pcm import TARGET_RATE, PcmChunk
+from gateway.pipeline.pcm import PcmChunk
 from gateway.protocols.downstream import AudioChunk, Frame, MixedChunk, ProtocolBase
 from gateway.protocols.downstream.results import ResultLike
 
 from .allow import redact
-from .connection import Connection, Refused, describe, is_refusal, open_socket
+from .connection import Connection, Refused, describe, is_refusal, open_socket, patiently
 from .replay import ReplayBuffer
-from .report import Reporter
+from .report import LossReport, Reporter
+from .settings import Item, LinkSettings, audio_seconds, frame_overhead
 
 log = logging.getLogger(__name__)
-
-Item = AudioChunk | ResultLike
-
-
-@dataclass(frozen=True, slots=True)
-class LinkSettings:
-    buffer_seconds: float = 10.0     # audio kept while the downstream is slow or away
-    max_results: int = 5000          # results kept, for a results relay
-    connect_timeout: float = 10.0
-    close_timeout: float = 5.0       # the goodbye; silence allowed at the end of a stream
-    goodbye_limit: float = 20.0      # a slow downstream finishing its backlog: at most this
-    confirm_interval: float = 0.5    # ping this often while frames await confirmation
-    heartbeat: float = 15.0          # ping an idle connection this often
-    pong_timeout: float = 10.0       # no pong by then: the connection is dead
-    backoff_initial: float = 0.5
-    backoff_max: float = 10.0
-    report_interval: float = 2.0     # at most one audio_dropped message per interval
-    reply_rate: float = 50.0         # answers forwarded per second (bursts of twice that)
-    max_reply_bytes: int = 64 * 1024  # larger answers are counted, not forwarded
-
-
-def frame_overhead(size: int) -> int:
-    """A client frame's header: 2 bytes, 2 or 8 more for longer payloads, a 4-byte mask."""
-    return 6 + (2 if 126 <= size < 65536 else 8 if size >= 65536 else 0)
-
-
-def audio_seconds(item: Item) -> float:
-    if isinstance(item, PcmChunk | MixedChunk):
-        return item.samples / TARGET_RATE
-    return 0.0
 
 
 class DownstreamLink:
@@ -107,9 +76,8 @@ class DownstreamLink:
         self._failures = 0
         self._delay = 0.0
         self._outage_reported = False
-        self._lost_unreported = 0.0
-        self._report_timer: asyncio.TimerHandle | None = None
-        self._last_report = float("-inf")
+        self._losses = LossReport(reporter, protocol, label=self.label, unit=self.unit,
+                                  bound=self.buffer.max_cost, interval=s.report_interval)
         self.connections = 0
         self.frames_sent = 0
         self.bytes_sent = 0      # payload
@@ -132,10 +100,6 @@ class DownstreamLink:
         """Audio seconds (or results) that never reached the downstream."""
         return self.buffer.lost_cost + self.lost_at_close
 
-    @property
-    def connected(self) -> bool:
-        return self._conn is not None
-
     async def drain(self, timeout: float) -> None:
         """Until every item was written (or ``timeout``); the goodbye confirms them."""
         if self._task is None or self.stopped is not None:
@@ -155,10 +119,10 @@ class DownstreamLink:
         task, self._task = self._task, None
         deadline = asyncio.get_running_loop().time() + self.settings.goodbye_limit
         if task is not None and self._conn is not None and self.buffer.unsent:
-            await self._patiently(  # the writer goes on while the downstream keeps up
+            await patiently(  # the writer goes on while the downstream keeps up
                 lambda t: self.buffer.wait(lambda: not self.buffer.unsent or
                                            self._conn is None or bool(self.stopped), t),
-                deadline)
+                self._progress, step=self.settings.close_timeout, deadline=deadline)
         conn, graceful = self._conn, False
         if task is not None:
             task.cancel()
@@ -175,12 +139,13 @@ class DownstreamLink:
         if self._disposing:
             await asyncio.gather(*self._disposing, return_exceptions=True)
         self.lost_at_close = self.buffer.clear()
-        if self._report_timer is not None:
-            self._report_timer.cancel()
-        if self._lost_unreported or self.lost_at_close:
-            self._report_loss()
+        self._losses.report(lambda: self.lost, extra=self.lost_at_close)
         self._reporter.status(self.protocol, "closed", connections=self.connections,
                               **{f"lost{self.unit.title()}": round(self.lost, 3)})
+
+    def _progress(self) -> tuple[int, ...]:
+        """Changes while the downstream takes frames, answers or pongs."""
+        return self.frames_sent, self.protocol.replies, self.pongs
 
     # -- the writer ----------------------------------------------------------------------
 
@@ -190,7 +155,7 @@ class DownstreamLink:
             return
         lost = self.buffer.put(item)
         if lost:
-            self._note_loss(lost)
+            self._losses.note(lost, lambda: self.lost)
         if self._task is None:
             with contextlib.suppress(RuntimeError):  # no loop: the next put starts it
                 self._task = asyncio.get_running_loop().create_task(
@@ -338,32 +303,14 @@ class DownstreamLink:
     # -- reading and keepalive -------------------------------------------------------------
 
     async def _read(self, conn: Connection) -> None:
-        code: int | None = None
-        why = "closed by the downstream"
-        try:
-            while True:
-                msg = await conn.ws.receive()
-                if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                    self._on_frame(msg.data)
-                elif msg.type is aiohttp.WSMsgType.PING:
-                    await conn.ws.pong(msg.data)
-                elif msg.type is aiohttp.WSMsgType.PONG:
-                    mark = conn.pong(msg.data)
-                    self.pongs += 1
-                    if mark is not None:
-                        self.buffer.confirm(mark - self._hold)
-                        conn.confirmed = True  # alive and reading
-                else:
-                    code = msg.data if msg.type is aiohttp.WSMsgType.CLOSE else \
-                        conn.ws.close_code
-                    why = f"closed by the downstream (code {code})" \
-                        if msg.type is aiohttp.WSMsgType.CLOSE else f"connection lost ({code})"
-                    break
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            why = f"read failed: {describe(exc)}"
+        code, why = await conn.read(self._on_frame, lambda mark: self._pong(conn, mark))
         self._lost(conn, code, why)
+
+    def _pong(self, conn: Connection, mark: int | None) -> None:
+        self.pongs += 1
+        if mark is not None:
+            self.buffer.confirm(mark - self._hold)
+            conn.confirmed = True  # alive and reading
 
     def _on_frame(self, data: str | bytes) -> None:
         try:
@@ -385,25 +332,13 @@ class DownstreamLink:
 
     async def _keepalive(self, conn: Connection) -> None:
         s = self.settings
-        while conn is self._conn:
-            await asyncio.sleep(min(s.confirm_interval, s.heartbeat))
-            if conn is not self._conn:
-                return
-            if conn.ping is not None:
-                if conn.waited() > s.pong_timeout:
-                    self._lost(conn, None, f"no answer to a ping within {s.pong_timeout:.0f} s")
-                    return
-                continue
-            if self.buffer.unconfirmed or time.monotonic() - conn.last_pong >= s.heartbeat:
-                payload = conn.next_ping(self.buffer.written_mark)
-                try:
-                    async with asyncio.timeout(s.pong_timeout):
-                        await conn.ws.ping(payload)
-                except (TimeoutError, aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
-                    self._lost(conn, None, f"ping failed: {describe(exc)}")
-                    return
+        why = await conn.keep_alive(mark=lambda: self.buffer.written_mark,
+                                    waiting=lambda: self.buffer.unconfirmed,
+                                    interval=s.confirm_interval, heartbeat=s.heartbeat,
+                                    pong_timeout=s.pong_timeout)
+        self._lost(conn, None, why)
 
-    # -- goodbye and loss reports ----------------------------------------------------------
+    # -- goodbye ---------------------------------------------------------------------------
 
     async def _goodbye(self, conn: Connection, deadline: float) -> bool:
         """Held-back audio and the protocol's last words; True if it ended cleanly.
@@ -426,51 +361,8 @@ class DownstreamLink:
             done, _ = await asyncio.wait({reader}, timeout=timeout)
             return bool(done)
 
-        if await self._patiently(closed, deadline):
+        if await patiently(closed, self._progress, step=self.settings.close_timeout,
+                           deadline=deadline):
             return True
         log.warning("downstream %s: the server did not finish the stream in time", self.label)
         return False
-
-    async def _patiently(self, until: Callable[[float], Awaitable[bool]],
-                         deadline: float) -> bool:
-        """``until(timeout)`` again and again while the stream makes progress (frames
-        written, answers, pongs) between calls, and ``deadline`` is not passed: a slow
-        downstream gets the time it needs, a silent one ``close_timeout``."""
-        loop = asyncio.get_running_loop()
-        seen: tuple[float, ...] | None = None
-        while (left := deadline - loop.time()) > 0:
-            progress = (self.frames_sent, self.protocol.replies, self.pongs)
-            if progress == seen:
-                return False
-            seen = progress
-            if await until(min(self.settings.close_timeout, left)):
-                return True
-        return False
-
-    def _note_loss(self, amount: float) -> None:
-        self._lost_unreported += amount
-        if self._report_timer is None:
-            delay = max(0.0, self._last_report + self.settings.report_interval - time.monotonic())
-            with contextlib.suppress(RuntimeError):
-                self._report_timer = asyncio.get_running_loop().call_later(
-                    delay, self._report_loss)
-
-    def _report_loss(self) -> None:
-        self._report_timer = None
-        self._last_report = time.monotonic()
-        amount, self._lost_unreported = self._lost_unreported, 0.0
-        amount += self.lost_at_close
-        total = self.lost
-        log.warning("downstream %s: %.2f %s dropped (%.2f in total): the downstream is slow "
-                    "or unreachable (buffer %.0f %s)", self.label, amount, self.unit, total,
-                    self.buffer.max_cost, self.unit)
-        status = "results_dropped" if self.results else "audio_dropped"
-        unit = self.unit.title()
-        self._reporter.status(self.protocol, status, **{f"dropped{unit}": round(amount, 3),
-                                                        f"totalDropped{unit}": round(total, 3)})
-
-
-def describe_link(link: DownstreamLink) -> dict[str, Any]:
-    """Counters of one link, for logs, tests and benchmarks."""
-    return {"label": link.label, "connections": link.connections, "frames": link.frames_sent,
-            "bytes": link.bytes_sent, "lost": round(link.lost, 3), "stopped": link.stopped}

@@ -31,8 +31,9 @@ from .allow import AllowList, redact
 from .choice import DownstreamPolicy
 from .config import RelayConfig
 from .conversation import RelayConversation
-from .link import DownstreamLink, LinkSettings
+from .link import DownstreamLink
 from .report import STATUS_TYPE, Reporter
+from .settings import LinkSettings
 from .targets import Target, TargetError
 
 if TYPE_CHECKING:

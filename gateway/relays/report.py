@@ -17,6 +17,7 @@ A chatty downstream is held to a rate (token bucket); what exceeds it is counted
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -89,3 +90,47 @@ class Reporter:
         except Exception:
             log.exception("downstream %s: could not publish a %s", message.get("downstream"),
                           message.get("type"))
+
+
+class LossReport:
+    """Audio (or results) a stream gave up on, reported at most every ``interval``: a
+    warning in the log and a ``downstream_status`` (``audio_dropped`` / ``results_dropped``)
+    with the amount since the last report and the total."""
+
+    def __init__(self, reporter: Reporter, protocol: ProtocolBase, *, label: str, unit: str,
+                 bound: float, interval: float) -> None:
+        self._reporter = reporter
+        self._protocol = protocol
+        self._label = label
+        self._unit = unit
+        self._bound = bound
+        self._interval = interval
+        self._unreported = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._last = float("-inf")
+
+    def note(self, amount: float, total: Callable[[], float]) -> None:
+        """``amount`` more was lost; ``total()`` says how much in all when reported."""
+        self._unreported += amount
+        if self._timer is None:
+            delay = max(0.0, self._last + self._interval - time.monotonic())
+            with contextlib.suppress(RuntimeError):  # no loop: reported at the end
+                self._timer = asyncio.get_running_loop().call_later(
+                    delay, self.report, total)
+
+    def report(self, total: Callable[[], float], extra: float = 0.0) -> None:
+        """Report what is unreported (plus ``extra``) now, if anything."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        amount, self._unreported = self._unreported + extra, 0.0
+        if not amount:
+            return
+        self._last = time.monotonic()
+        log.warning("downstream %s: %.2f %s dropped (%.2f in total): the downstream is slow "
+                    "or unreachable (buffer %.0f %s)", self._label, amount, self._unit,
+                    total(), self._bound, self._unit)
+        unit = self._unit.title()
+        status = "results_dropped" if self._unit == "results" else "audio_dropped"
+        self._reporter.status(self._protocol, status, **{f"dropped{unit}": round(amount, 3),
+                                                         f"totalDropped{unit}": round(total(), 3)})

@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from gateway.relays.link import DownstreamLink, LinkSettings
+from gateway.relays.link import DownstreamLink
 from gateway.relays.report import Reporter
+from gateway.relays.settings import LinkSettings
 from gateway.relays.targets import Target
 from gateway.transcript import Speaker
 

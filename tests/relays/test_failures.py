@@ -17,8 +17,8 @@ from aiohttp import web
 from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
 from gateway.config import GatewayConfig
 from gateway.relays.config import RelayConfig
-from gateway.relays.link import LinkSettings
 from gateway.relays.manager import RELAYS_KEY
+from gateway.relays.settings import LinkSettings
 from gateway.relays.targets import Target
 from tests.conftest import RunningGateway, StartGateway
 from tests.relays.support import coverage, until

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 
-from gateway.relays.link import LinkSettings
+from gateway.relays.settings import LinkSettings
 from tests.relays.support import FAST, Published, coverage, make_link, until
 from tests.support.receivers import Connection, JambonzReceiver, TwilioReceiver, pcm_chunks
 from tests.support.vosk_server import SilentServer
