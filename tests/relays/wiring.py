@@ -1,6 +1,6 @@
 """The transports' side of the relay seam, applied to the WebRTC transport in tests.
 
-Until the lead adds the lines to gateway/transports/webrtc/session.py (see
+Until the lead adds the lines to gateway/transports/webrtc/ (session.py, admission.py; see
 NOTES-relaywire.md), :func:`wire_webrtc` applies exactly those lines with ``monkeypatch``:
 the offer's config is parsed with the relays' policy, each ``MediaStream`` gets
 ``taps=relays.open_participant_taps(member, start)``, and (``close_before_leave``) the
@@ -17,12 +17,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+import gateway.transports.webrtc.admission as webrtc_admission
 import gateway.transports.webrtc.session as webrtc_session
 from gateway.conversation.start_config import parse_start_config
 from gateway.pipeline.pcm import PcmChunk
 from gateway.relays.conversation import SharedStream
 from gateway.relays.link import DownstreamLink
 from gateway.relays.manager import RELAYS_KEY, Relays
+from gateway.transports.webrtc.intake import AudioIntake
 from tests.conftest import RunningGateway
 
 
@@ -73,7 +75,7 @@ def wire_webrtc(monkeypatch: pytest.MonkeyPatch, gw: RunningGateway, *,
                 close_before_leave: bool = True) -> Wired:
     relays = gw.app[RELAYS_KEY]
     wired = Wired(relays)
-    monkeypatch.setattr(webrtc_session, "parse_start_config",
+    monkeypatch.setattr(webrtc_admission, "parse_start_config",
                         functools.partial(parse_start_config, downstreams=relays.policy))
     make_stream = webrtc_session.MediaStream
 
@@ -86,12 +88,11 @@ def wire_webrtc(monkeypatch: pytest.MonkeyPatch, gw: RunningGateway, *,
 
     monkeypatch.setattr(webrtc_session, "MediaStream", tapped)
     if close_before_leave:
-        finish_audio = webrtc_session.WebRtcSession._finish_audio
+        finish = AudioIntake.finish
 
-        async def then_close_taps(session: webrtc_session.WebRtcSession) -> None:
-            await finish_audio(session)
-            if session.member is not None:  # the transport's optional line
-                await relays.close_participant_taps(session.member)
+        async def then_close_taps(intake: AudioIntake, reader: Any, timeout: float) -> None:
+            await finish(intake, reader, timeout)  # the session then calls member.leave()
+            await relays.close_participant_taps(intake.stream.listener)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(webrtc_session.WebRtcSession, "_finish_audio", then_close_taps)
+        monkeypatch.setattr(AudioIntake, "finish", then_close_taps)
     return wired
