@@ -39,6 +39,7 @@ from .http.keys import (
     RECOGNIZER_KEY,
     STARTED_KEY,
     SUBSCRIPTIONS_KEY,
+    SYMBL_KEY,
     WEBRTC_KEY,
 )
 from .http.subscriptions import Subscriptions, subscribe_handler
@@ -46,6 +47,7 @@ from .outputs.base import SinkFactory
 from .outputs.bus import LocalBus
 from .outputs.relay import relay_sink_factory
 from .store import STORE_KEY, StoreConfig, store_cleanup_context
+from .transports.symbl.routes import setup_symbl
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
 from .transports.webrtc.transport import WebRtcTransport
@@ -145,8 +147,8 @@ def create_app(
         # Before aiohttp cancels request handlers: flush every session's last results
         # onto its data channel, then tell each signaling client we are going away.
         admission.drain()
-        if WEBRTC_KEY in app:
-            await app[WEBRTC_KEY].close_all()
+        await asyncio.gather(*(app[key].close_all() for key in (WEBRTC_KEY, SYMBL_KEY)
+                               if key in app))
         await close_all_sockets(app)
         await bus.aclose()  # consoles still waiting for a call hear that it is over
 
@@ -159,6 +161,7 @@ def create_app(
             database=config.database, retention_days=config.retention_days)))
     for ctx in (recognizer_ctx, conversations_ctx, webrtc_ctx):
         app.cleanup_ctx.append(ctx)
+    setup_symbl(app, insights=insights, settings=settings)  # Symbl's WebSocket API
     app.on_shutdown.append(on_shutdown)
     setup_signaling(app, offer_timeout=settings.offer_timeout)
     pages.setup(app, config.web_root)

@@ -13,6 +13,7 @@ from gateway.config import GatewayConfig
 from gateway.conversation.admission import LocalAdmission
 from gateway.conversation.directory import LocalDirectory
 from gateway.outputs.bus import LocalBus
+from gateway.transports.symbl.transport import SymblTransport
 from gateway.transports.webrtc.ice import IceProvider
 from gateway.transports.webrtc.transport import WebRtcTransport
 from gateway.workers import WorkerPool
@@ -28,4 +29,5 @@ BUS_KEY = web.AppKey("bus", LocalBus)
 DIRECTORY_KEY = web.AppKey("directory", LocalDirectory)
 ADMISSION_KEY = web.AppKey("admission", LocalAdmission)
 WEBRTC_KEY = web.AppKey("webrtc", WebRtcTransport)
+SYMBL_KEY = web.AppKey("symbl", SymblTransport)
 SUBSCRIPTIONS_KEY = web.AppKey("subscriptions", Subscriptions)
