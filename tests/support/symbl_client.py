@@ -252,3 +252,124 @@ async def _read(ws: aiohttp.ClientWebSocketResponse, session: Session, stay: boo
         if stay and body.get("type") == "message" and \
                 body["message"].get("type") == "conversation_completed":
             return
+
+
+# --------------------------------------------------------------------------- raw socket
+
+
+def start_request(encoding: str = "LINEAR16", rate: int = 16000, **fields: Any
+                  ) -> dict[str, Any]:
+    """A ``start_request`` as Symbl's reference shows it, with ``fields`` on top."""
+    body: dict[str, Any] = {
+        "type": "start_request",
+        "config": {"speechRecognition": {"encoding": encoding, "sampleRateHertz": rate}},
+    }
+    body.update(fields)
+    return body
+
+
+def silence(seconds: float, rate: int = 16000, frame_bytes: int = 8192) -> list[bytes]:
+    """LINEAR16 zeros cut into frames (the scripted recognizer hears by position)."""
+    return [p for p, _ in pcm_frames(b"\0\0" * int(seconds * rate), seconds, frame_bytes)]
+
+
+class Socket:
+    """One raw streaming (or subscribe) socket, for protocol tests: every frame by hand.
+
+    Text frames are parsed as JSON when they are JSON (``__PONG__`` is kept as text);
+    ``received`` keeps everything in arrival order.
+    """
+
+    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.http = http
+        self.ws = ws
+        self.received: list[Any] = []
+
+    @classmethod
+    async def open(cls, base_url: str, connection_id: str | None = None, *,
+                   path: str = "/v1/streaming", query: str = "",
+                   headers: dict[str, str] | None = None,
+                   protocols: tuple[str, ...] = ()) -> Socket:
+        http = aiohttp.ClientSession()
+        url = f"{base_url.replace('http', 'ws', 1)}{path}/{connection_id or uuid.uuid4()}"
+        try:
+            ws = await http.ws_connect(url + (f"?{query}" if query else ""),
+                                       headers=headers or {}, protocols=protocols,
+                                       max_msg_size=0, autoping=True)
+        except BaseException:
+            await http.close()
+            raise
+        return cls(http, ws)
+
+    async def send(self, body: dict[str, Any] | str | bytes) -> None:
+        if isinstance(body, bytes):
+            await self.ws.send_bytes(body)
+        elif isinstance(body, str):
+            await self.ws.send_str(body)
+        else:
+            await self.ws.send_str(json.dumps(body))
+
+    async def next(self, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+        """The next text frame (parsed), or None once the socket closed."""
+        while True:
+            msg = await self.ws.receive(timeout=timeout)
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                try:
+                    item: Any = json.loads(msg.data)
+                except ValueError:
+                    item = msg.data
+                self.received.append(item)
+                return item
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
+                            aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                return None
+
+    async def until(self, predicate: Any, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+        """Read until a frame matches ``predicate``; that frame (AssertionError if closed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            item = await self.next(max(0.01, deadline - time.monotonic()))
+            if item is None:
+                raise AssertionError(f"socket closed ({self.ws.close_code}) before a match; "
+                                     f"got {kinds(self.received)}")
+            if predicate(item):
+                return item
+
+    async def notice(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:  # noqa: ASYNC109
+        found: dict[str, Any] = await self.until(lambda m: kind_of(m) == kind, timeout)
+        return found
+
+    async def rest(self, timeout: float = 10.0) -> list[Any]:  # noqa: ASYNC109
+        """Everything until the server closes the socket."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while (item := await self.next(max(0.01, deadline - time.monotonic()))) is not None:
+            out.append(item)
+        return out
+
+    @property
+    def close_code(self) -> int | None:
+        return self.ws.close_code
+
+    async def close(self, code: int = 1000) -> None:
+        await self.ws.close(code=code)
+        await self.http.close()
+
+
+def kind_of(item: Any) -> str:
+    """``message.type`` for Symbl's envelopes, ``type`` otherwise, the text for non-JSON."""
+    if not isinstance(item, dict):
+        return str(item)
+    if item.get("type") == "message" and isinstance(item.get("message"), dict):
+        return str(item["message"].get("type"))
+    return str(item.get("type"))
+
+
+def kinds(items: list[Any]) -> list[str]:
+    return [kind_of(i) for i in items]
+
+
+def finals(items: list[Any]) -> list[str]:
+    """Raw text of every final ``recognition_result``."""
+    return [i["message"]["payload"]["raw"]["alternatives"][0]["transcript"] for i in items
+            if kind_of(i) == "recognition_result" and i["message"]["isFinal"]]
