@@ -45,13 +45,16 @@ StartSymbl = Callable[..., Awaitable[SymblGateway]]
 
 @pytest.fixture
 def start_symbl(start_gateway: StartGateway) -> StartSymbl:
-    """A gateway with a scripted recognizer; keyword arguments go to ``GatewayConfig``,
+    """A gateway with a scripted recognizer (``per_speaker`` scripts are keyed by the
+    ``speaker.name`` of the start_request); keyword arguments go to ``GatewayConfig``,
     ``settings`` to ``SessionSettings`` (e.g. a short ``offer_timeout``)."""
 
     async def start(script: list[ScriptedPhrase] | None = None, *,
+                    per_speaker: dict[str, list[ScriptedPhrase]] | None = None,
                     settings: SessionSettings | None = None, delay: float = 0.0,
                     **config: Any) -> SymblGateway:
-        recognizer = ScriptedRecognizer(SCRIPT if script is None else script, delay=delay)
+        recognizer = ScriptedRecognizer(SCRIPT if script is None else script,
+                                        per_speaker=per_speaker, delay=delay)
         gw = await start_gateway(recognizer=recognizer, settings=settings, **config)
         return SymblGateway(gw, recognizer)
 

@@ -80,7 +80,9 @@ async def test_audio_before_recognition_started_is_kept(symbl: SymblGateway, pat
 async def test_every_token_form_is_accepted(symbl: SymblGateway, auth: str) -> None:
     async with client.aiohttp.ClientSession() as http:
         token = await client.fetch_token(http, symbl.url)
-    query, headers, protocols = "", {}, ()
+    query = ""
+    headers: dict[str, str] = {}
+    protocols: tuple[str, ...] = ()
     if auth == "query":
         query = f"access_token={token}"
     elif auth == "x-api-key":
