@@ -121,18 +121,21 @@ class MediaStream:
         if not done:
             log.warning("stream %s: flush did not complete within %.0f s", self.label, timeout)
 
-    async def wait_room(self, timeout: float) -> bool:
-        """Wait (bounded) until the backlog can take a chunk without dropping one.
+    async def wait_room(self, timeout: float, *, below: int | None = None) -> bool:
+        """Wait (bounded) until fewer than ``below`` chunks (default: the backlog's bound)
+        wait for the recognizer, so the next one is queued without dropping any.
 
         For transports whose sender can be slowed down (a WebSocket, through TCP flow
         control, when the transport stops reading): a client streaming a file faster than
-        real time is paced by the recognizer instead of losing audio. False when the
-        backlog stayed full for ``timeout`` (the caller pushes anyway, and the oldest
-        audio is dropped, counted, as for a real-time source).
+        real time is paced by the recognizer instead of losing audio, and a small ``below``
+        keeps what is queued (the latency, and the work left at a stop) short. False when
+        there was no room for ``timeout`` (the caller pushes anyway, and past the bound the
+        oldest audio is dropped, counted, as for a real-time source).
         """
+        limit = self._max_chunks if below is None else max(1, min(below, self._max_chunks))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._chunks >= self._max_chunks and not self._finishing:
+        while self._chunks >= limit and not self._finishing:
             self._room.clear()
             remaining = deadline - loop.time()
             if remaining <= 0:

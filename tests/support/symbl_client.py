@@ -141,6 +141,35 @@ def media_recorder(sample: SpeechSample, fmt: str = "webm", timeslice: float = 0
     return [(data[a:b], timeslice) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """How a kind of Symbl client sends a recording: what it declares, and its frames."""
+
+    encoding: str
+    rate: int
+    encode: Any  # Callable[[SpeechSample], list[Frame]]
+
+    def start_request(self, **fields: Any) -> dict[str, Any]:
+        return start_request(self.encoding, self.rate, **fields)
+
+
+ENCODINGS: dict[str, Encoding] = {
+    "LINEAR16 16 kHz": Encoding("LINEAR16", 16000, lambda s: linear16(s, 16000)),
+    "LINEAR16 44.1 kHz": Encoding("LINEAR16", 44100, lambda s: linear16(s, 44100)),
+    "LINEAR16 8 kHz": Encoding("LINEAR16", 8000, lambda s: linear16(s, 8000)),
+    "LINEAR16 48 kHz, Symbl's browser snippet": Encoding(
+        "LINEAR16", 48000, lambda s: browser_linear16(s, 48000)),
+    "MULAW 8 kHz": Encoding("MULAW", 8000, mulaw),
+    "WebM/Opus MediaRecorder": Encoding(
+        "audio/webm;codecs=opus", 48000, lambda s: media_recorder(s, "webm")),
+    "Ogg/Opus MediaRecorder": Encoding("OPUS", 48000, lambda s: media_recorder(s, "ogg")),
+    "Opus raw packets, Symbl's web SDK": Encoding("OPUS", 48000, raw_opus),
+    "FLAC 16 kHz": Encoding("FLAC", 16000, lambda s: pcm_frames(
+        container(s, "flac", "flac", 16000), s.duration, 8192)),
+}
+"""Every way a Symbl client sent audio that the gateway takes (NOTES-symbl.md §2)."""
+
+
 # --------------------------------------------------------------------------- client
 
 
@@ -223,10 +252,13 @@ async def stream(base_url: str, frames: list[Frame], start_request: dict[str, An
                 "disconnectOnStopRequest", True)))
             await ws.send_str(json.dumps(start_request))
             session.started_at = time.monotonic()
+            audio_clock = 0.0
             for payload, seconds in frames:
                 await ws.send_bytes(payload)
-                if speed:
-                    await asyncio.sleep(seconds / speed)
+                audio_clock += seconds
+                if speed:  # paced by the absolute schedule: no drift over a long stream
+                    await asyncio.sleep(max(0.0, session.started_at + audio_clock / speed
+                                            - time.monotonic()))
             session.audio_done_at = time.monotonic()
             if stop:
                 await ws.send_str(json.dumps({"type": "stop_request"}))

@@ -54,6 +54,9 @@ from .sink import SymblSocketSink
 log = logging.getLogger(__name__)
 
 ROOM_TIMEOUT = 5.0  # longest a frame waits for the recognizer (well under the heartbeat)
+# A client streaming faster than real time is held to this much queued audio: short enough
+# that its results stay live and a stop_request's flush is quick even on a busy machine.
+PACED_SECONDS = 2.0
 NORMAL_CLOSURE = 1000
 
 
@@ -104,6 +107,7 @@ class SymblSession:
         self.claimed = False  # a socket drives it (one at a time)
         self._decoder: AudioDecoder | None = None
         self._clock = Chunker(services.settings.chunk_ms)
+        self._paced = max(1, int(PACED_SECONDS * 1000 / services.settings.chunk_ms))
         self._lock = asyncio.Lock()
         self._ending = False
         self._expiry: asyncio.Task[None] | None = None
@@ -208,7 +212,7 @@ class SymblSession:
         deadline = loop.time() + ROOM_TIMEOUT
         for chunk in self._clock.push(pcm):
             if not self._ending:
-                await stream.wait_room(max(0.0, deadline - loop.time()))
+                await stream.wait_room(max(0.0, deadline - loop.time()), below=self._paced)
             stream.push(chunk)
 
     async def _finish_decoder(self) -> None:
