@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 
+import numpy as np
 import pytest
 
 from gateway.config import SessionSettings
 from gateway.http.keys import ADMISSION_KEY
 from tests.support import symbl_client as client
+from tests.support.speech import SpeechSample
 from tests.support.symbl_client import Socket, finals, kind_of, kinds, silence, start_request
 from tests.symbl.conftest import SCRIPT, StartSymbl, SymblGateway, eventually
 
@@ -281,3 +283,40 @@ async def test_every_frame_is_json_except_pong(symbl: SymblGateway) -> None:
     await ws.close()
     raw_texts = [json.dumps(m) for m in ws.received]
     assert all(json.loads(t) for t in raw_texts) and len(raw_texts) > 10
+
+
+async def test_a_silent_stream_is_ended_after_the_limit(symbl: SymblGateway) -> None:
+    """Symbl: "If a meeting is silent for more than 30 minutes, it will be automatically
+    terminated" (the limit is shortened here)."""
+    symbl.transport.silence_limit = 0.5
+    ws = await Socket.open(symbl.url)
+    await ws.send(start_request())
+    for frame in silence(1.3):
+        await ws.send(frame)
+    got = await ws.rest(timeout=10)
+    await ws.close()
+    assert finals(got) == [SCRIPT[0].text]
+    codes = [m["code"] for m in got if m["type"] == "error"]
+    assert codes == ["silence_timeout"]
+    assert kinds(got)[-2:] == ["conversation_completed", "recognition_stopped"]
+    assert ws.close_code == 1000
+
+
+async def test_wrapped_around_samples_break_nothing(symbl: SymblGateway) -> None:
+    """Symbl's browser loop on a loud microphone: values below -1 wrap around in the
+    Int16Array. Full-scale noise at 3x gain, 48 kHz, 1024-sample buffers."""
+    noise = np.random.default_rng(1).integers(-32768, 32767, 48000 * 3, dtype=np.int16)
+    frames = client.browser_linear16(SpeechSample(noise, 48000), 48000, gain=3.0)
+    wrapped = np.frombuffer(b"".join(f for f, _ in frames), "<i2")
+    assert (wrapped > 0).sum() > 0.6 * len(wrapped)  # the negative peaks came back positive
+    ws = await Socket.open(symbl.url)
+    await ws.send(start_request("LINEAR16", 48000))
+    for frame, _ in frames:
+        await ws.send(frame)
+    await ws.send({"type": "stop_request"})
+    got = await ws.rest()
+    await ws.close()
+    assert not [m for m in got if m["type"] == "error"]
+    assert finals(got) == [p.text for p in SCRIPT[:2]]
+    (stream,) = symbl.recognizer.streams
+    assert abs(sum(c.samples for c in stream.chunks) - 3 * 16000) < 64

@@ -4,10 +4,13 @@ subscribers (``/v1/subscribe/{connectionId}`` and the console socket)."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from tests.support.symbl_client import Socket, finals, kind_of, kinds, silence, start_request
-from tests.symbl.conftest import SCRIPT, SymblGateway, eventually
+from tests.symbl.conftest import SCRIPT, StartSymbl, SymblGateway, eventually
 
 
 def contents(items: list[Any]) -> list[str]:
@@ -136,24 +139,55 @@ async def test_a_reconnect_that_never_starts_does_not_keep_the_session(
     assert session.state.value == "ended"
 
 
-async def test_subscribe_to_a_live_connection_and_to_a_webrtc_conversation_id(
+async def test_subscribe_by_live_connection_id_or_by_conversation_id(
         symbl: SymblGateway) -> None:
+    """``/v1/subscribe/{id}`` takes the connectionId of a live connection, or the id of any
+    live conversation (a WebRTC call's, or the conversationId a Symbl client was given)."""
     ws = await Socket.open(symbl.url, "live")
     await ws.send(start_request())
+    cid = (await ws.notice("conversation_created"))["message"]["data"]["conversationId"]
     for frame in silence(1.3):
         await ws.send(frame)
     await ws.until(lambda m: kind_of(m) == "recognition_result" and m["message"]["isFinal"])
-    sub = await Socket.open(symbl.url, "live", path="/v1/subscribe")
-    assert (await sub.next())["type"] == "subscribed"
+    by_connection = await Socket.open(symbl.url, "live", path="/v1/subscribe")
+    by_conversation = await Socket.open(symbl.url, cid, path="/v1/subscribe")
+    for sub in (by_connection, by_conversation):
+        assert await sub.next() == {"type": "subscribed", "conversationId": cid}
     for frame in silence(2.0):
         await ws.send(frame)
     await ws.send({"type": "stop_request"})
     await ws.rest()
     await ws.close()
-    got = await sub.rest()
-    await sub.close()
-    assert contents(got) == ["Can you send me the report by Friday?"]
-    assert got[-1]["type"] == "conversation_ended"
+    for sub in (by_connection, by_conversation):
+        got = await sub.rest()
+        await sub.close()
+        assert contents(got) == ["Can you send me the report by Friday?"]
+        assert got[-1]["type"] == "conversation_ended"
+
+
+async def test_a_dropped_socket_s_last_phrase_reaches_the_store(
+        start_symbl: StartSymbl, tmp_path: Path) -> None:
+    symbl = await start_symbl(database=str(tmp_path / "conversations.db"))
+    ws = await Socket.open(symbl.url)
+    await ws.send(start_request(speaker={"userId": "kim@example.com", "name": "Kim"}))
+    cid = (await ws.notice("conversation_created"))["message"]["data"]["conversationId"]
+    for frame in silence(2.5):
+        await ws.send(frame)
+    await ws.until(lambda m: kind_of(m) == "recognition_result" and m["message"]["isFinal"])
+    await ws.close(code=1001)
+    await eventually(lambda: not symbl.transport.sessions)
+    async with aiohttp.ClientSession() as http:
+        async def texts() -> list[str]:
+            async with http.get(f"{symbl.url}/v1/conversations/{cid}/messages") as response:
+                if response.status != 200:
+                    return []
+                return [m["text"] for m in (await response.json())["messages"]]
+
+        for _ in range(100):  # the store commits in the background
+            if len(found := await texts()) == 2:
+                break
+            await asyncio.sleep(0.05)
+    assert found == ["Good morning everyone.", "Can you send me the report?"]
 
 
 async def test_too_many_subscribers_waiting_for_one_connection(symbl: SymblGateway) -> None:

@@ -7,8 +7,10 @@ Symbl, unless the error is fatal (undecodable audio, a session that ended); the 
 decisions (what is legal when, limits) are :class:`ConnectionRules`', not this module's.
 
 Timeouts of the socket itself: ``start_timeout`` for the first ``start_request`` (a socket
-holds an admission ticket from its first byte), and after ``stop_request`` with
-``disconnectOnStopRequest: false`` the idle time the client asked for.
+holds an admission ticket from its first byte); after ``stop_request`` with
+``disconnectOnStopRequest: false`` the idle time the client asked for; and while streaming,
+Symbl's "if a meeting is silent for more than 30 minutes, it will be automatically
+terminated" (docs/streamingapi/introduction.md), read as 30 minutes without a frame.
 """
 
 from __future__ import annotations
@@ -39,18 +41,20 @@ log = logging.getLogger(__name__)
 UNSUPPORTED_DATA = 1003
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
+SILENT_MEETING_LIMIT = 30 * 60.0
 
 
 class StreamingSocket:
     """Drives ``session`` from one socket until the socket or the session ends."""
 
     def __init__(self, ws: web.WebSocketResponse, session: SymblSession, *,
-                 start_timeout: float) -> None:
+                 start_timeout: float, silence_limit: float = SILENT_MEETING_LIMIT) -> None:
         self.ws = ws
         self.session = session
         self.rules = ConnectionRules()
         self.sink = SymblSocketSink(ws, session.connection_id)
         self._start_timeout = start_timeout
+        self._silence_limit = silence_limit
         self._idle_timeout: float | None = None  # set while paused
         self._done = False
         self.errors = 0
@@ -82,13 +86,19 @@ class StreamingSocket:
             return self._start_timeout
         if self.rules.phase is Phase.STOPPED:
             return self._idle_timeout
-        return None
+        return self._silence_limit
 
     async def _timed_out(self) -> None:
         if self.rules.phase is Phase.STOPPED:
             log.info("symbl %s: idle after stop_request; closing", self.session.connection_id)
             await self.session.finish()
             await self.sink.hang_up(1000, "idle")
+            return
+        if self.rules.phase is Phase.STREAMING:
+            self._error(RealtimeError(
+                "silence_timeout", f"nothing received for {self._silence_limit:.0f} s",
+                details="the conversation was ended; open a new connection to continue"))
+            await self.session.finish()  # the farewell, then close 1000, as for a stop
             return
         self._error(RealtimeError(
             "start_timeout", f"no start_request within {self._start_timeout:.0f} s",

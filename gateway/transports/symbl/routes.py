@@ -107,7 +107,8 @@ async def streaming_handler(request: web.Request) -> web.StreamResponse:
         return await _refuse(request, exc)
     ws = _websocket(request, MAX_TEXT_FRAME_BYTES)
     socket = StreamingSocket(ws, session,
-                             start_timeout=transport.services.settings.offer_timeout)
+                             start_timeout=transport.services.settings.offer_timeout,
+                             silence_limit=transport.silence_limit)
     try:
         await ws.prepare(request)
     except BaseException:

@@ -18,6 +18,7 @@ import logging
 from gateway.conversation.admission import Refused
 from gateway.protocols.symbl.errors import RealtimeError
 
+from .endpoint import SILENT_MEETING_LIMIT
 from .session import Releasable, State, SymblServices, SymblSession
 from .subscribe import PendingSubscriber
 
@@ -29,9 +30,11 @@ MAX_WAITING = 1000  # subscribers waiting for connections that have not started,
 
 
 class SymblTransport:
-    def __init__(self, services: SymblServices, *, max_subscribers: int = 16) -> None:
+    def __init__(self, services: SymblServices, *, max_subscribers: int = 16,
+                 silence_limit: float = SILENT_MEETING_LIMIT) -> None:
         self.services = services
         self.max_subscribers = max_subscribers
+        self.silence_limit = silence_limit  # a streaming socket silent this long is ended
         self.sessions: dict[str, SymblSession] = {}
         self._waiting: dict[str, list[PendingSubscriber]] = {}
 
