@@ -104,6 +104,36 @@ async def test_a_reconnect_within_no_connection_timeout_continues_the_conversati
     await eventually(lambda: not symbl.transport.sessions)
 
 
+async def test_a_reconnect_before_the_old_socket_was_seen_closing_takes_over(
+        symbl: SymblGateway) -> None:
+    """A client back from a network loss reconnects while the gateway still holds its old
+    socket (it would notice only at its next heartbeat): with noConnectionTimeout the new
+    socket takes over, the old one is told why and closed; the conversation goes on."""
+    old = await Socket.open(symbl.url, "takeover")
+    await old.send(start_request(noConnectionTimeout=60))
+    cid = (await old.notice("conversation_created"))["message"]["data"]["conversationId"]
+    for frame in silence(1.3):
+        await old.send(frame)
+    await old.until(lambda m: kind_of(m) == "recognition_result" and m["message"]["isFinal"])
+    told_later = asyncio.ensure_future(old.rest())  # the old client still reads
+    new = await Socket.open(symbl.url, "takeover")
+    told = await told_later
+    assert [m["code"] for m in told if m.get("type") == "error"] == ["connection_replaced"]
+    assert old.close_code == 1008
+    await old.close()
+    await new.send(start_request())
+    created = await new.notice("conversation_created")
+    assert created["message"]["data"]["conversationId"] == cid
+    for frame in silence(3.0):
+        await new.send(frame)
+    await new.send({"type": "stop_request"})
+    got = await new.rest()
+    await new.close()
+    assert finals(got)[0] == SCRIPT[1].text
+    assert kinds(got)[-2:] == ["conversation_completed", "recognition_stopped"]
+    await eventually(lambda: not symbl.transport.sessions)
+
+
 async def test_without_a_reconnect_the_conversation_ends_after_the_timeout(
         symbl: SymblGateway) -> None:
     ws = await Socket.open(symbl.url, "gone")

@@ -47,10 +47,11 @@ SILENT_MEETING_LIMIT = 30 * 60.0
 class StreamingSocket:
     """Drives ``session`` from one socket until the socket or the session ends."""
 
-    def __init__(self, ws: web.WebSocketResponse, session: SymblSession, *,
+    def __init__(self, ws: web.WebSocketResponse, session: SymblSession, *, owner: object,
                  start_timeout: float, silence_limit: float = SILENT_MEETING_LIMIT) -> None:
         self.ws = ws
         self.session = session
+        self._owner = owner  # what the session knows this socket by
         self.rules = ConnectionRules()
         self.sink = SymblSocketSink(ws, session.connection_id)
         self._start_timeout = start_timeout
@@ -79,7 +80,7 @@ class StreamingSocket:
                                       details="reconnect; the failure was logged"))
             await self.sink.hang_up(INTERNAL_ERROR, "internal_error")
         finally:
-            await asyncio.shield(self._closed())
+            await asyncio.shield(self.closed())
 
     def _timeout(self) -> float | None:
         if self.rules.phase is Phase.AWAITING_START:
@@ -127,7 +128,7 @@ class StreamingSocket:
 
     async def _start(self, request: StartRequest) -> None:
         self.rules.check_start()
-        await self.session.start(request, self.sink)
+        await self.session.start(request, self.sink, self._owner)
         self.rules.on_start(request)
         self._idle_timeout = None
 
@@ -164,11 +165,12 @@ class StreamingSocket:
         log.info("symbl %s: %s: %s", self.session.connection_id, exc.code, exc.message)
         self.sink.put(encode(exc.body()))
 
-    async def _closed(self) -> None:
+    async def closed(self) -> None:
         """However the socket ended: the session hears it (it finalises the pending
         phrase, and waits for a reconnect or ends), then the socket's writer stops."""
         try:
             await self.session.socket_closed(self.sink)
         finally:
             await self.sink.close()
-            self.session.claimed = False
+            if self.session.owner is self._owner:
+                self.session.owner = None

@@ -15,6 +15,7 @@ browsers hide HTTP handshake errors from scripts and Symbl's SDKs retry unclean 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -101,19 +102,19 @@ async def streaming_handler(request: web.Request) -> web.StreamResponse:
     except AuthError as exc:
         return await _refuse(request, exc)
     transport = request.app[SYMBL_KEY]
+    owner = object()  # this socket, as the session's owner
     try:
-        session = transport.claim(connection_id, lease)
+        session = await transport.claim(connection_id, owner, lease)
     except RealtimeError as exc:
         return await _refuse(request, exc)
     ws = _websocket(request, MAX_TEXT_FRAME_BYTES)
-    socket = StreamingSocket(ws, session,
+    socket = StreamingSocket(ws, session, owner=owner,
                              start_timeout=transport.services.settings.offer_timeout,
                              silence_limit=transport.silence_limit)
     try:
         await ws.prepare(request)
     except BaseException:
-        session.claimed = False
-        await session.socket_closed(socket.sink)
+        await asyncio.shield(socket.closed())
         raise
     await socket.run()
     return ws

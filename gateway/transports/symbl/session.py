@@ -58,6 +58,7 @@ ROOM_TIMEOUT = 5.0  # longest a frame waits for the recognizer (well under the h
 # that its results stay live and a stop_request's flush is quick even on a busy machine.
 PACED_SECONDS = 2.0
 NORMAL_CLOSURE = 1000
+POLICY_VIOLATION = 1008
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +105,14 @@ class SymblSession:
         self.member: Member | None = None
         self.stream: MediaStream | None = None
         self.sink: SymblSocketSink | None = None  # the socket results go to now
-        self.claimed = False  # a socket drives it (one at a time)
+        self.owner: object | None = None  # the socket driving it (one at a time)
         self._decoder: AudioDecoder | None = None
         self._clock = Chunker(services.settings.chunk_ms)
         self._paced = max(1, int(PACED_SECONDS * 1000 / services.settings.chunk_ms))
         self._lock = asyncio.Lock()
         self._ending = False
         self._expiry: asyncio.Task[None] | None = None
+        self._hanging_up: asyncio.Future[None] | None = None
         self.no_connection_timeout = 0.0
         self.resumes = 0
 
@@ -120,12 +122,17 @@ class SymblSession:
 
     # -- start, audio, modify ----------------------------------------------------------------
 
-    async def start(self, request: StartRequest, sink: SymblSocketSink) -> None:
+    async def start(self, request: StartRequest, sink: SymblSocketSink, owner: object) -> None:
         """Begin (or resume) recognition for ``sink``'s socket; RealtimeError if refused."""
         async with self._lock:
             if self.state is State.ENDED or self._ending:
                 raise RealtimeError("session_closed", "this connection has ended",
                                     details="open a new connection", fatal=True)
+            if owner is not self.owner:
+                raise RealtimeError("connection_replaced",
+                                    "another socket took over this connectionId",
+                                    details="a connectionId streams on one socket at a time",
+                                    fatal=True)
             decoder = _decoder_for(request.audio)
             if self.member is None:
                 await self._join(request)
@@ -253,20 +260,50 @@ class SymblSession:
                 return  # a reconnecting socket left before its start_request: keep waiting
             if self.sink is not None and sink is not self.sink:
                 return  # not the socket this session talks to
-            self._services.bus.detach(self.conversation_id, sink)
-            self.sink = None
-            keep = (self.member is not None and self.no_connection_timeout > 0
-                    and not self._ending)
-            if keep:
-                await self._finish_decoder()
-                if self.stream is not None:
-                    await self.stream.flush(self._settings.stop_timeout)
-                self.state = State.DETACHED
-                self._expiry = asyncio.ensure_future(self._expire(self.no_connection_timeout))
-                log.info("symbl %s: socket gone; conversation %s kept %.0f s for a reconnect",
-                         self.connection_id, self.conversation_id, self.no_connection_timeout)
+            if self.resumable:
+                await self._detach(sink)
                 return
+            if self.sink is not None:
+                self._services.bus.detach(self.conversation_id, sink)
+                self.sink = None
         await self.finish()
+
+    @property
+    def resumable(self) -> bool:
+        """Whether a new socket may take this session over from its current one."""
+        return (self.member is not None and self.no_connection_timeout > 0
+                and self.state in (State.STREAMING, State.PAUSED, State.DETACHED)
+                and not self._ending)
+
+    async def displace(self) -> None:
+        """A reconnect arrived before the old socket was seen to close (a client that lost
+        its network reconnects as soon as it is back; the server may notice the dead
+        socket only at its next heartbeat). The old socket is told and hung up; the
+        session waits for the new socket's ``start_request`` as after a drop."""
+        async with self._lock:
+            sink = self.sink
+            if sink is None or not self.resumable:
+                return
+            await self._detach(sink)
+        sink.say([streaming.encode(RealtimeError(
+            "connection_replaced", "another socket took over this connectionId",
+            details="a connectionId streams on one socket at a time").body())])
+        # In the background: a dead old socket must not hold up the new one's handshake.
+        self._hanging_up = asyncio.ensure_future(
+            sink.hang_up(POLICY_VIOLATION, "connection_replaced"))
+
+    async def _detach(self, sink: SymblSocketSink) -> None:
+        """Keep the conversation without a socket for ``noConnectionTimeout`` seconds."""
+        self._services.bus.detach(self.conversation_id, sink)
+        self.sink = None
+        await self._finish_decoder()
+        if self.stream is not None:
+            await self.stream.flush(self._settings.stop_timeout)
+        self.state = State.DETACHED
+        self._cancel_expiry()
+        self._expiry = asyncio.ensure_future(self._expire(self.no_connection_timeout))
+        log.info("symbl %s: socket gone; conversation %s kept %.0f s for a reconnect",
+                 self.connection_id, self.conversation_id, self.no_connection_timeout)
 
     async def finish(self, code: int = NORMAL_CLOSURE) -> None:
         """End: recognise what is left, leave the conversation (its closing insights come

@@ -3,7 +3,8 @@
 A socket claims the session its ``connectionId`` names: a new one (admitted: it counts
 against ``--max-sessions`` from its first byte, like a WebRTC connection), or one whose
 socket dropped and that is waiting for a reconnect (no new ticket: it still holds its own).
-A session with a live socket cannot be claimed by a second one.
+A session with a live socket is refused to a second one, unless it asked to outlive its
+socket: then the newcomer is its reconnect and takes over.
 
 Listen-only subscribers (``/v1/subscribe/{connectionId}``) may come before the connection
 does; they wait here and are attached to the conversation the moment the connection joins
@@ -40,23 +41,29 @@ class SymblTransport:
 
     # -- streaming sockets -------------------------------------------------------------------
 
-    def claim(self, connection_id: str, lease: Releasable | None = None) -> SymblSession:
-        """The session a new socket for ``connection_id`` drives; RealtimeError (fatal)
-        when the id is in use or the gateway is full or shutting down.
+    async def claim(self, connection_id: str, owner: object,
+                    lease: Releasable | None = None) -> SymblSession:
+        """The session a new socket (``owner``) for ``connection_id`` drives; RealtimeError
+        (fatal) when the id is in use or the gateway is full or shutting down.
 
-        ``lease`` (an access-control session slot) is kept by a new session and released
-        at once when the socket resumes a session that already holds one.
+        A session that asked to outlive its socket (``noConnectionTimeout``) is taken over
+        even while its old socket looks alive: a reconnecting client is usually faster than
+        the heartbeat that would notice the old socket died. Without it, a second socket is
+        refused. ``lease`` (an access-control session slot) is kept by a new session and
+        released at once when the socket resumes one that already holds a slot.
         """
         session = self.sessions.get(connection_id)
         if session is not None and session.state is not State.ENDED:
-            if session.claimed or session.state is not State.DETACHED:
+            if session.owner is not None and session.resumable:
+                await session.displace()
+            elif session.owner is not None or session.state is not State.DETACHED:
                 if lease is not None:
                     lease.release()
                 raise RealtimeError(
                     "connection_in_use", f"connection {connection_id!r} already has a socket",
                     details="use another connectionId, or close the other socket first",
                     fatal=True)
-            session.claimed = True
+            session.owner = owner
             if lease is not None:
                 lease.release()
             return session
@@ -69,7 +76,7 @@ class SymblTransport:
                                 close_code=TRY_AGAIN_LATER) from None
         session = SymblSession(connection_id, self.services, ticket=ticket, lease=lease,
                                on_joined=self._joined, on_closed=self._closed)
-        session.claimed = True
+        session.owner = owner
         self.sessions[connection_id] = session
         return session
 
