@@ -201,6 +201,7 @@ async def test_idle_after_stop_closes_after_the_asked_timeout(symbl: SymblGatewa
     got = await ws.rest(timeout=5)
     await ws.close()
     assert kinds(got)[-2:] == ["conversation_completed", "recognition_stopped"]
+    assert kinds(got).count("conversation_completed") == 1  # said once, at the stop
     assert ws.close_code == 1000
     await eventually(lambda: not symbl.transport.sessions)
 

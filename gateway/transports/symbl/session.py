@@ -28,7 +28,6 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
 from gateway.asr.base import Recognizer
@@ -40,7 +39,6 @@ from gateway.conversation.insights import InsightsProvider
 from gateway.conversation.member import Member
 from gateway.conversation.start_config import StartConfig, UnsupportedLanguage, check_language
 from gateway.outputs.bus import ResultBus
-from gateway.pipeline.pcm import TARGET_RATE, Chunker
 from gateway.pipeline.stream import MediaStream
 from gateway.protocols.symbl import lifecycle, streaming
 from gateway.protocols.symbl.audio_format import AudioFormat
@@ -48,15 +46,11 @@ from gateway.protocols.symbl.errors import RealtimeError
 from gateway.protocols.symbl.realtime import StartRequest, insights_body
 from gateway.transcript import Speaker
 
-from .codecs import AudioDecoder, UnsupportedAudio, make_decoder
+from .intake import AudioIntake
 from .sink import SymblSocketSink
 
 log = logging.getLogger(__name__)
 
-ROOM_TIMEOUT = 5.0  # longest a frame waits for the recognizer (well under the heartbeat)
-# A client streaming faster than real time is held to this much queued audio: short enough
-# that its results stay live and a stop_request's flush is quick even on a busy machine.
-PACED_SECONDS = 2.0
 NORMAL_CLOSURE = 1000
 POLICY_VIOLATION = 1008
 
@@ -106,9 +100,7 @@ class SymblSession:
         self.stream: MediaStream | None = None
         self.sink: SymblSocketSink | None = None  # the socket results go to now
         self.owner: object | None = None  # the socket driving it (one at a time)
-        self._decoder: AudioDecoder | None = None
-        self._clock = Chunker(services.settings.chunk_ms)
-        self._paced = max(1, int(PACED_SECONDS * 1000 / services.settings.chunk_ms))
+        self._audio = AudioIntake(connection_id, chunk_ms=services.settings.chunk_ms)
         self._lock = asyncio.Lock()
         self._ending = False
         self._expiry: asyncio.Task[None] | None = None
@@ -133,14 +125,14 @@ class SymblSession:
                                     "another socket took over this connectionId",
                                     details="a connectionId streams on one socket at a time",
                                     fatal=True)
-            decoder = _decoder_for(request.audio)
+            decoder = self._audio.decoder_for(request.audio)
             if self.member is None:
                 await self._join(request)
             else:
-                self._resume()
-            if self._decoder is not None:
-                self._decoder.abort()
-            self._decoder = decoder
+                self.resumes += 1
+                self._cancel_expiry()
+                self._audio.skip_gap()
+            self._audio.use(decoder)
             self.no_connection_timeout = request.no_connection_timeout
             # Queued before the sink hears anything from the bus: the greeting comes first.
             sink.say(streaming.greeting(self.conversation_id))
@@ -176,15 +168,7 @@ class SymblSession:
         self.member = member
         self.stream = MediaStream(recognizer, member, label=f"symbl-{self.id}",
                                   backlog_chunks=self._settings.backlog_chunks)
-
-    def _resume(self) -> None:
-        """Continue after a pause or a reconnect: the gap is silence on the stream's clock."""
-        self.resumes += 1
-        self._cancel_expiry()
-        stream = self.stream
-        if stream is not None and stream.started_at is not None:
-            elapsed = (datetime.now(UTC) - stream.started_at).total_seconds()
-            self._clock.skip_to(int(elapsed * TARGET_RATE))
+        self._audio.stream = self.stream
 
     def _attach(self, sink: SymblSocketSink) -> None:
         if self.sink is sink:
@@ -197,43 +181,16 @@ class SymblSession:
     async def audio(self, frame: bytes) -> None:
         """Decode one binary frame and queue its audio; raises ``AudioDecodeError``."""
         async with self._lock:
-            if self.state is not State.STREAMING or self._decoder is None:
-                return
-            await self._feed(await self._decoder.decode(frame))
+            if self.state is State.STREAMING:
+                await self._audio.push(frame)
 
     async def modify(self, audio: AudioFormat, sink: SymblSocketSink) -> None:
         """``modify_request``: the old decoder's tail first, then the new format."""
         async with self._lock:
             if self.state is not State.STREAMING:
                 return
-            decoder = _decoder_for(audio)
-            await self._finish_decoder()
-            self._decoder = decoder
+            await self._audio.switch(self._audio.decoder_for(audio))
             sink.say([streaming.encode(lifecycle.session_modified(audio))])
-
-    async def _feed(self, pcm: bytes) -> None:
-        stream = self.stream
-        if not pcm or stream is None:
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + ROOM_TIMEOUT
-        for chunk in self._clock.push(pcm):
-            if not self._ending:
-                await stream.wait_room(max(0.0, deadline - loop.time()), below=self._paced)
-            stream.push(chunk)
-
-    async def _finish_decoder(self) -> None:
-        """What the decoder and the chunker still hold goes to the stream."""
-        decoder, self._decoder = self._decoder, None
-        if decoder is not None:
-            try:
-                await self._feed(await decoder.finish())
-            except Exception:  # a broken tail must not stop the flush of the rest
-                log.exception("symbl %s: decoder tail lost", self.connection_id)
-                decoder.abort()
-        tail = self._clock.flush()
-        if tail is not None and self.stream is not None:
-            self.stream.push(tail)
 
     # -- stop, pause, drop, end ----------------------------------------------------------------
 
@@ -242,7 +199,7 @@ class SymblSession:
         async with self._lock:
             if self.state is not State.STREAMING:
                 return
-            await self._finish_decoder()
+            await self._audio.drain()
             if self.stream is not None:
                 await self.stream.flush(self._settings.stop_timeout)
             self.state = State.PAUSED
@@ -296,7 +253,7 @@ class SymblSession:
         """Keep the conversation without a socket for ``noConnectionTimeout`` seconds."""
         self._services.bus.detach(self.conversation_id, sink)
         self.sink = None
-        await self._finish_decoder()
+        await self._audio.drain()
         if self.stream is not None:
             await self.stream.flush(self._settings.stop_timeout)
         self.state = State.DETACHED
@@ -308,14 +265,15 @@ class SymblSession:
     async def finish(self, code: int = NORMAL_CLOSURE) -> None:
         """End: recognise what is left, leave the conversation (its closing insights come
         before the farewell), hang up the socket if there is one, free everything."""
-        self._ending = True
+        self._ending = self._audio.hurry = True
         async with self._lock:
             if self.state is State.ENDED:
                 return
+            said_farewell = self.state is State.PAUSED  # a pause already said it
             self.state = State.ENDED
             self._cancel_expiry()
             try:
-                await self._finish_decoder()
+                await self._audio.drain()
                 if self.stream is not None:
                     await self.stream.finish(self._settings.stop_timeout)
                 if self.member is not None:
@@ -323,7 +281,7 @@ class SymblSession:
             except Exception:
                 log.exception("symbl %s: finishing failed", self.connection_id)
             sink = self.sink
-            if sink is not None and self.member is not None:
+            if sink is not None and self.member is not None and not said_farewell:
                 sink.say(streaming.farewell(self.conversation_id))
         if sink is not None:
             await sink.hang_up(code)
@@ -344,18 +302,10 @@ class SymblSession:
     async def _teardown(self) -> None:
         if self.stream is not None:
             await self.stream.close()
-        if self._decoder is not None:
-            self._decoder.abort()
-            self._decoder = None
+        self._audio.abort()
         self._ticket.release()
         if self._lease is not None:
             self._lease.release()
         with contextlib.suppress(Exception):
             self._on_closed(self)
 
-
-def _decoder_for(audio: AudioFormat) -> AudioDecoder:
-    try:
-        return make_decoder(audio.encoding, audio.sample_rate)
-    except UnsupportedAudio as exc:  # the parser already checked; kept for safety
-        raise RealtimeError("unsupported_audio", str(exc)) from None
