@@ -230,3 +230,20 @@ async def test_too_many_subscribers_waiting_for_one_connection(symbl: SymblGatew
     for sub in waiting:
         await sub.close()
     await eventually(lambda: not symbl.transport._waiting)
+
+
+async def test_a_subscribe_token_guards_v1_subscribe_too(start_symbl: StartSymbl) -> None:
+    """``--subscribe-token`` protects every console socket, Symbl's path included."""
+    symbl = await start_symbl(subscribe_token="s3cret")
+    refused = await Socket.open(symbl.url, "guarded", path="/v1/subscribe")
+    got = await refused.rest()
+    await refused.close()
+    assert [m["code"] for m in got] == ["unauthorized"] and refused.close_code == 1008
+    admitted = await Socket.open(symbl.url, "guarded", path="/v1/subscribe",
+                                 query="access_token=s3cret")
+    ws = await Socket.open(symbl.url, "guarded")
+    await ws.send(start_request())
+    await ws.notice("recognition_started")
+    assert (await admitted.next())["type"] == "subscribed"
+    await ws.close()
+    await admitted.close()

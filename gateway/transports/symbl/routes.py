@@ -127,6 +127,12 @@ async def subscribe_handler(request: web.Request) -> web.StreamResponse:
     principal = await authenticate_ws(request)
     if isinstance(principal, AuthError):
         return await _refuse(request, principal)
+    subscriptions = request.app[SUBSCRIPTIONS_KEY]
+    if not subscriptions.authorized(request):  # --subscribe-token, as on /subscribe/{id}
+        return await _refuse(request, RealtimeError(
+            "unauthorized", "a valid subscribe token is required",
+            details="send it as access_token or Authorization: Bearer", fatal=True,
+            close_code=POLICY_VIOLATION))
     access = request.app[ACCESS_KEY]
     try:
         access.authorize(principal, Action.WATCH, connection_id)
@@ -136,8 +142,7 @@ async def subscribe_handler(request: web.Request) -> web.StreamResponse:
     try:
         ws = _websocket(request, 4096)
         await ws.prepare(request)
-        await serve_subscriber(ws, request.app[SYMBL_KEY], request.app[SUBSCRIPTIONS_KEY],
-                               connection_id)
+        await serve_subscriber(ws, request.app[SYMBL_KEY], subscriptions, connection_id)
     finally:
         lease.release()
     return ws
