@@ -15,7 +15,9 @@ pocketsphinx-testdata recording (12 recordings, 39.6 s, 101 words):
   word was spoken (stream start + the word's start time from the final); its *final*
   latency is the arrival of its final ``recognition_result`` minus the moment its last word
   ended. The second of silence after each recording lets Vosk end every phrase on its own
-  (its endpoint rules need 0.5-1 s of silence) before ``stop_request``.
+  (its endpoint rules need 0.5-1 s of silence) before ``stop_request``. For scale, the same
+  two numbers for Vosk alone on the audio clock (no transport, no waiting: the model's own
+  share, mostly the silence its endpointer waits for) are reported too.
 
 Prints a table and writes JSON to ``bench/results/symbl_latency.json`` (or ``--out``).
 """
@@ -80,6 +82,31 @@ def phrase_latencies(session: client.Session) -> list[dict[str, Any]]:
     return out
 
 
+def inherent_latencies(model: vosk.Model, corpus: list[Utterance], tail: float
+                       ) -> list[dict[str, float]]:
+    """The model's own share of the latency, no transport: Vosk fed 100 ms chunks of each
+    recording (with the same silence after it), times in audio seconds: when a phrase's
+    first partial appears minus its first word's start, when its final appears minus its
+    last word's end (Vosk waits for 0.5-1 s of silence before ending a phrase)."""
+    out = []
+    for utt in corpus:
+        pcm = SpeechSample.read(utt.path).to(16000).padded(after=tail).pcm()
+        rec = vosk.KaldiRecognizer(model, 16000)
+        rec.SetWords(True)
+        first_partial: float | None = None
+        for i in range(0, len(pcm), 3200):
+            position = (i + len(pcm[i:i + 3200])) / 32000
+            if rec.AcceptWaveform(pcm[i:i + 3200]):
+                words = json.loads(rec.Result()).get("result") or []
+                if words and first_partial is not None:
+                    out.append({"first_partial_s": first_partial - words[0]["start"],
+                                "final_s": position - words[-1]["end"]})
+                first_partial = None
+            elif first_partial is None and json.loads(rec.PartialResult()).get("partial"):
+                first_partial = position
+    return out
+
+
 async def run_case(url: str, corpus: list[Utterance], name: str, *, speed: float,
                    tail: float) -> tuple[WerStats, list[client.Session], float]:
     case = client.ENCODINGS[name]
@@ -126,10 +153,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     baseline = WerStats()
     for utt in corpus:
         baseline.add(utt.transcript, direct_transcript(model, utt.path))
+    inherent = inherent_latencies(model, corpus, TAIL_SILENCE)
     del model
     proc, url = await start_gateway(args.model)
     results: dict[str, Any] = {"Vosk straight on the WAV": {
-        "wer": round(baseline.wer, 4), "errors": baseline.errors, "summary": baseline.summary()}}
+        "wer": round(baseline.wer, 4), "errors": baseline.errors, "summary": baseline.summary(),
+        "first_partial_latency_s": summarise([p["first_partial_s"] for p in inherent]),
+        "final_latency_s": summarise([p["final_s"] for p in inherent])}}
+    print(f"{'Vosk alone (audio clock, no transport)':42s} first partial "
+          f"{results['Vosk straight on the WAV']['first_partial_latency_s']}  final "
+          f"{results['Vosk straight on the WAV']['final_latency_s']}", flush=True)
     try:
         for name in args.wer_cases:
             stats, _, took = await run_case(url, corpus, name, speed=0, tail=0)

@@ -2,9 +2,10 @@
 
 Startup and shutdown go through cleanup contexts, in order: the ICE health check, the worker
 pool, the conversation store, the recogniser (model), the conversations (bus, directory and
-their outputs) and the WebRTC transport. On shutdown, ``on_shutdown`` first flushes every
-session (before aiohttp cancels handlers) and closes the signaling sockets; then the
-contexts unwind in reverse, the pool last.
+their outputs), the WebRTC transport and the Symbl WebSocket transport. On shutdown,
+``on_shutdown`` first flushes every session of both transports (before aiohttp cancels
+handlers) and closes the signaling sockets; then the contexts unwind in reverse, the pool
+last.
 """
 
 from __future__ import annotations
