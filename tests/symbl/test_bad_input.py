@@ -274,3 +274,16 @@ async def test_200_sockets_at_once(start_symbl: StartSymbl) -> None:
     for got, code in refused:
         assert got[0]["code"] == "server_busy" and code == 1013 and len(got) == 1
     await eventually(lambda: symbl.gw.app[ADMISSION_KEY].in_use == 0)
+
+
+async def test_an_absurd_frame_closes_the_socket_with_1009(symbl: SymblGateway) -> None:
+    """Past 1 MiB (the largest text frame a start_request may need) the WebSocket layer
+    refuses the frame itself, without reading it into memory."""
+    ws = await Socket.open(symbl.url)
+    await ws.send(start_request())
+    await ws.notice("recognition_started")
+    await ws.send(b"\0" * (2 << 20))
+    await ws.rest()
+    await ws.close()
+    assert ws.close_code == 1009
+    await eventually(lambda: not symbl.transport.sessions)
