@@ -2,9 +2,10 @@
 
 Startup and shutdown go through cleanup contexts, in order: the ICE health check, the worker
 pool, the conversation store, the recogniser (model), the conversations (bus, directory and
-their outputs) and the WebRTC transport. On shutdown, ``on_shutdown`` first flushes every
-session (before aiohttp cancels handlers) and closes the signaling sockets; then the
-contexts unwind in reverse, the pool last.
+their outputs), the WebRTC transport and the Symbl WebSocket transport. On shutdown,
+``on_shutdown`` first flushes every session of both transports (before aiohttp cancels
+handlers) and closes the signaling sockets; then the contexts unwind in reverse, the pool
+last.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from .http.keys import (
     RECOGNIZER_KEY,
     STARTED_KEY,
     SUBSCRIPTIONS_KEY,
+    SYMBL_KEY,
     WEBRTC_KEY,
 )
 from .http.subscriptions import Subscriptions, subscribe_handler
@@ -53,6 +55,7 @@ from .outputs.relay import relay_sink_factory
 from .outputs.summary import summary_sink_factory
 from .relays.manager import RELAYS_KEY, Relays
 from .store import STORE_KEY, StoreConfig, store_cleanup_context
+from .transports.symbl.routes import setup_symbl
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
 from .transports.webrtc.transport import WebRtcTransport
@@ -173,8 +176,8 @@ def create_app(
         # Before aiohttp cancels request handlers: flush every session's last results
         # onto its data channel, then tell each signaling client we are going away.
         admission.drain()
-        if WEBRTC_KEY in app:
-            await app[WEBRTC_KEY].close_all()
+        await asyncio.gather(*(app[key].close_all() for key in (WEBRTC_KEY, SYMBL_KEY)
+                               if key in app))
         await close_all_sockets(app)
         await bus.aclose()  # consoles still waiting for a call hear that it is over
 
@@ -190,6 +193,7 @@ def create_app(
         app.cleanup_ctx.append(node.context)
     for ctx in (recognizer_ctx, conversations_ctx, webrtc_ctx):
         app.cleanup_ctx.append(ctx)
+    setup_symbl(app, insights=insights, settings=settings)  # Symbl's WebSocket API
     app.on_shutdown.append(on_shutdown)
     setup_signaling(app, offer_timeout=settings.offer_timeout)
     pages.setup(app, config.web_root)
