@@ -2,9 +2,10 @@
 
 Startup and shutdown go through cleanup contexts, in order: the ICE health check, the
 worker pool, the recogniser (model), the conversations (bus, directory and their outputs)
-and the WebRTC transport. On shutdown, ``on_shutdown`` first flushes every session (before
-aiohttp cancels handlers) and closes the signaling sockets; then the contexts unwind in
-reverse, the pool last.
+and the transports (WebRTC, WHIP). On shutdown, ``on_shutdown`` first flushes every session
+(before aiohttp cancels handlers) and closes the signaling sockets; then the contexts unwind
+in reverse, the pool last. A graceful drain (``gateway.observability.drain``, on SIGTERM)
+runs before all this, while the server still serves.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .config import GatewayConfig, SessionSettings
 from .conversation.admission import LocalAdmission
 from .conversation.directory import LocalDirectory
 from .conversation.insights import DefaultInsightsProvider, InsightsProvider
-from .http import health, ice_servers, pages
+from .http import health, ice_servers, metrics, pages
 from .http.keys import (
     ADMISSION_KEY,
     BUS_KEY,
@@ -40,12 +41,16 @@ from .http.keys import (
     WEBRTC_KEY,
 )
 from .http.subscriptions import Subscriptions, subscribe_handler
+from .observability.drain import DRAIN_KEY, Drain
+from .observability.live import LIVE_KEY, LiveSessions
 from .outputs.base import SinkFactory
 from .outputs.bus import LocalBus
 from .outputs.relay import relay_sink_factory
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
 from .transports.webrtc.transport import WebRtcTransport
+from .transports.whip import routes as whip
+from .transports.whip.transport import WhipTransport
 from .workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,9 @@ def create_app(
     admission = LocalAdmission(config.max_sessions)
     app[ADMISSION_KEY] = admission
     app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, token=config.subscribe_token)
+    live = LiveSessions()  # every transport's open sessions, for metrics and the drain
+    app[LIVE_KEY] = live
+    app[DRAIN_KEY] = Drain(admission, live)
 
     async def ice_ctx(app: web.Application) -> AsyncIterator[None]:
         # First check before serving, so the log says at once whether TURN works.
@@ -120,13 +128,23 @@ def create_app(
         yield
         await bus.aclose()
 
-    async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
-        services = SessionServices(
+    def session_services(app: web.Application) -> SessionServices:
+        return SessionServices(
             recognizer=app[RECOGNIZER_KEY], directory=app[DIRECTORY_KEY], bus=bus, ice=ice,
             insights=insights, settings=settings)
-        transport = WebRtcTransport(services, admission)
+
+    async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
+        transport = WebRtcTransport(session_services(app), admission)
         app[WEBRTC_KEY] = transport
         app[FACTORY_KEY] = transport
+        live.add("webrtc", lambda: transport.sessions.values())
+        yield
+        await transport.close_all()
+
+    async def whip_ctx(app: web.Application) -> AsyncIterator[None]:
+        transport = WhipTransport(session_services(app), admission)
+        app[whip.WHIP_KEY] = transport
+        live.add("whip", lambda: transport.sessions.values())
         yield
         await transport.close_all()
 
@@ -134,17 +152,19 @@ def create_app(
         # Before aiohttp cancels request handlers: flush every session's last results
         # onto its data channel, then tell each signaling client we are going away.
         admission.drain()
-        if WEBRTC_KEY in app:
-            await app[WEBRTC_KEY].close_all()
+        closing = [app[key].close_all() for key in (WEBRTC_KEY, whip.WHIP_KEY) if key in app]
+        await asyncio.gather(*closing)
         await close_all_sockets(app)
         await bus.aclose()  # consoles still waiting for a call hear that it is over
 
-    for ctx in (ice_ctx, pool_ctx, recognizer_ctx, conversations_ctx, webrtc_ctx):
+    for ctx in (ice_ctx, pool_ctx, recognizer_ctx, conversations_ctx, webrtc_ctx, whip_ctx):
         app.cleanup_ctx.append(ctx)
     app.on_shutdown.append(on_shutdown)
     setup_signaling(app, offer_timeout=settings.offer_timeout)
     pages.setup(app, config.web_root)
     health.setup(app)
+    metrics.setup(app)
+    whip.setup(app, config.whip_token)
     ice_servers.setup(app)
     app.router.add_get("/subscribe/{conversation_id}", subscribe_handler)
     return app

@@ -10,10 +10,11 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 
-from .checks import check_ws_url, port, positive
+from .checks import check_ws_url, non_negative_seconds, port, positive
 from .settings import GatewayConfig
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -52,6 +53,15 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=LOG_LEVELS,
                    default=env.get("GATEWAY_LOG_LEVEL", d.log_level).lower(),
                    help="env GATEWAY_LOG_LEVEL; default %(default)s")
+    p.add_argument("--log-format", choices=LOG_FORMATS,
+                   default=env.get("GATEWAY_LOG_FORMAT", d.log_format).lower(),
+                   help="'json' writes one JSON object per line with session and "
+                   "conversation ids (env GATEWAY_LOG_FORMAT; default %(default)s)")
+    p.add_argument("--drain-timeout", type=non_negative_seconds,
+                   default=_env_seconds(env, "GATEWAY_DRAIN_TIMEOUT", d.drain_timeout),
+                   help="on SIGTERM, seconds open calls may go on before they are closed; "
+                   "no new calls are admitted meanwhile (env GATEWAY_DRAIN_TIMEOUT; "
+                   "default %(default)s)")
     p.add_argument("--language", default=env.get("GATEWAY_LANGUAGE", d.language),
                    help="language the model recognises, checked against the client's "
                    "languageCode (env GATEWAY_LANGUAGE; default %(default)s)")
@@ -91,7 +101,20 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="require this bearer token (or ?access_token=) on /subscribe/{id}; "
                    "without it anyone who knows a conversation id may watch it "
                    "(env GATEWAY_SUBSCRIBE_TOKEN)")
+    p.add_argument("--whip-token", default=env.get("GATEWAY_WHIP_TOKEN") or None,
+                   help="require 'Authorization: Bearer <token>' on WHIP ingest (/whip); "
+                   "without it any client may publish (env GATEWAY_WHIP_TOKEN)")
     return p
+
+
+def _env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return non_negative_seconds(value)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise SystemExit(f"error: {name} must be a number of seconds, got {value!r}") from None
 
 
 def parse_config(argv: Sequence[str] | None = None,
@@ -99,6 +122,9 @@ def parse_config(argv: Sequence[str] | None = None,
     env = os.environ if env is None else env
     parser = build_parser(env)
     args = parser.parse_args(argv)
+    if args.log_format not in LOG_FORMATS:  # argparse checks choices of flags, not defaults
+        parser.error(f"GATEWAY_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
+                     f"got {args.log_format!r}")
     relay_url = args.relay_url
     relay_source = "--relay-url"
     if relay_url is None:
@@ -127,4 +153,7 @@ def parse_config(argv: Sequence[str] | None = None,
         relay_url=relay_url,
         relay_token=args.relay_token,
         subscribe_token=args.subscribe_token,
+        log_format=args.log_format,
+        drain_timeout=args.drain_timeout,
+        whip_token=args.whip_token,
     )

@@ -34,6 +34,9 @@ class GatewayConfig:
     relay_url: str | None = None
     relay_token: str | None = field(default=None, repr=False)
     subscribe_token: str | None = field(default=None, repr=False)
+    log_format: str = "text"
+    drain_timeout: float = 60.0
+    whip_token: str | None = field(default=None, repr=False)
     web_root: Path = field(default_factory=default_web_root)
 
 

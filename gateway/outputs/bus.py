@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.observability.metrics import OUTPUT_FAILURES, RESULTS_PUBLISHED
+
 from .base import Sink
 from .result import Result
 
@@ -62,6 +64,7 @@ class LocalBus:
         self._outputs: dict[str, list[_Attachment]] = {}
 
     def publish(self, result: Result) -> None:
+        RESULTS_PUBLISHED.labels(result.kind).inc()
         for attachment in tuple(self._outputs.get(result.conversation_id, ())):
             if attachment.participant is not None and not result.for_participant(
                     attachment.participant):
@@ -69,6 +72,7 @@ class LocalBus:
             try:
                 attachment.sink.send(result)
             except Exception:  # each output on its own: one broken one must not starve others
+                OUTPUT_FAILURES.labels(getattr(attachment.sink, "name", "other")).inc()
                 log.exception("conversation %s: output %s failed", result.conversation_id,
                               getattr(attachment.sink, "name", attachment.sink))
 
