@@ -9,6 +9,7 @@ trickle ICE the offer goes out without candidates and one aggregated PATCH
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -73,6 +74,7 @@ class WhipClient:
         self.pc: RTCPeerConnection | None = None
         self.published: Published | None = None
         self.fragment: str | None = None
+        self.results: list[dict[str, Any]] = []  # from an "insights" data channel, if any
 
     def _headers(self, content_type: str | None = None, **extra: str) -> dict[str, str]:
         out = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -81,10 +83,16 @@ class WhipClient:
         out.update(extra)
         return out
 
-    async def offer(self, track: MediaStreamTrack | None = None, *,
-                    trickle: bool = False) -> str:
-        """Create the peer connection and the offer to POST (candidates out if trickling)."""
+    async def offer(self, track: MediaStreamTrack | None = None, *, trickle: bool = False,
+                    data_channel: bool = False) -> str:
+        """Create the peer connection and the offer to POST (candidates out if trickling).
+
+        ``data_channel``: also open the gateway's "insights" channel (not part of WHIP).
+        """
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        if data_channel:
+            channel = self.pc.createDataChannel("insights")
+            channel.on("message", lambda text: self.results.append(json.loads(text)))
         self.pc.addTransceiver(track or AudioStreamTrack(), direction="sendonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         sdp = str(self.pc.localDescription.sdp)
@@ -103,10 +111,11 @@ class WhipClient:
         self.published = published
         return published
 
-    async def publish(self, track: MediaStreamTrack | None = None, *,
-                      trickle: bool = False) -> Published:
+    async def publish(self, track: MediaStreamTrack | None = None, *, trickle: bool = False,
+                      data_channel: bool = False) -> Published:
         """Offer, POST, apply the answer, and PATCH the candidates when trickling."""
-        published = await self.post(await self.offer(track, trickle=trickle))
+        published = await self.post(await self.offer(track, trickle=trickle,
+                                                     data_channel=data_channel))
         assert self.pc is not None
         await self.pc.setRemoteDescription(RTCSessionDescription(published.answer, "answer"))
         if trickle and self.fragment:

@@ -79,3 +79,21 @@ async def test_publish_results_reach_the_console_and_delete_ends(
         finally:
             await console.close()
             await client.close()
+
+
+async def test_a_client_with_an_insights_data_channel_gets_its_own_results(
+        gateway: RunningGateway) -> None:
+    """Not part of WHIP: a client that opens the /ws clients' "insights" channel before its
+    offer receives its own results there too, in the same shapes."""
+    client = WhipClient(f"{gateway.url}/whip")
+    try:
+        await client.publish(data_channel=True)
+        async with asyncio.timeout(15):
+            while not any(m.get("type") == "message_response" for m in client.results):
+                await asyncio.sleep(0.05)
+        started = client.results[0]
+        assert started["type"] == "message"
+        assert started["message"]["type"] == "recognition_started"
+        assert await client.delete() == 200
+    finally:
+        await client.close()

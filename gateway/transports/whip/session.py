@@ -35,6 +35,7 @@ from gateway.transports.webrtc import peer
 from gateway.transports.webrtc.session import SessionServices
 from signaling.interface import RemoteCandidate, SessionError
 
+from .bundle import inherit_bundle_transport
 from .offer import IceCredentials, OfferError
 from .sdpfrag import SdpFragment
 
@@ -87,12 +88,12 @@ class WhipSession:
                     build_insights: InsightsBuilder | None) -> str:
         """Join the conversation, answer the offer; the answer holds all our candidates."""
         speaker = dataclasses.replace(start.speaker, id=self.id)  # the participant id
-        try:
-            self.member = self._services.directory.join(speaker, start, build_insights)
-        except ConversationFull as exc:
-            raise OfferError(409, "conversation_full", str(exc)) from None
         self.remote_ice = ice
-        try:
+        try:  # any failure frees the session: its ticket, and its place in the conversation
+            try:
+                self.member = self._services.directory.join(speaker, start, build_insights)
+            except ConversationFull as exc:
+                raise OfferError(409, "conversation_full", str(exc)) from None
             return await self._negotiate(offer_sdp)
         except BaseException:
             await self._teardown()
@@ -154,7 +155,8 @@ class WhipSession:
         pc.on("datachannel", self._on_datachannel)
         pc.on("connectionstatechange", self._on_connection_state)
         try:
-            answer = await peer.answer_offer(pc, services.ice.prepare_offer(offer_sdp))
+            offer = inherit_bundle_transport(services.ice.prepare_offer(offer_sdp))
+            answer = await peer.answer_offer(pc, offer)
         except Exception as exc:
             log.info("whip %s: offer rejected by aiortc: %r", self.id, exc)
             raise OfferError(400, "invalid_sdp", "the offer could not be applied: "
