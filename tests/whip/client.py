@@ -9,7 +9,9 @@ trickle ICE the offer goes out without candidates and one aggregated PATCH
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -75,6 +77,7 @@ class WhipClient:
         self.published: Published | None = None
         self.fragment: str | None = None
         self.results: list[dict[str, Any]] = []  # from an "insights" data channel, if any
+        self._result = asyncio.Event()
 
     def _headers(self, content_type: str | None = None, **extra: str) -> dict[str, str]:
         out = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -92,13 +95,27 @@ class WhipClient:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         if data_channel:
             channel = self.pc.createDataChannel("insights")
-            channel.on("message", lambda text: self.results.append(json.loads(text)))
+            channel.on("message", self._on_result)
         self.pc.addTransceiver(track or AudioStreamTrack(), direction="sendonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         sdp = str(self.pc.localDescription.sdp)
         if trickle:
             sdp, self.fragment = split_offer(sdp)
         return sdp
+
+    def _on_result(self, text: str) -> None:
+        self.results.append(json.loads(text))
+        self._result.set()
+
+    async def wait_result(self, predicate: Callable[[dict[str, Any]], bool],
+                          timeout: float = 15) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                for message in self.results:
+                    if predicate(message):
+                        return message
+                self._result.clear()
+                await self._result.wait()
 
     async def post(self, sdp: str, *, content_type: str = SDP) -> Published:
         async with self.http.post(self.endpoint, data=sdp.encode(),

@@ -88,9 +88,7 @@ async def test_a_client_with_an_insights_data_channel_gets_its_own_results(
     client = WhipClient(f"{gateway.url}/whip")
     try:
         await client.publish(data_channel=True)
-        async with asyncio.timeout(15):
-            while not any(m.get("type") == "message_response" for m in client.results):
-                await asyncio.sleep(0.05)
+        await client.wait_result(lambda m: m.get("type") == "message_response")
         started = client.results[0]
         assert started["type"] == "message"
         assert started["message"]["type"] == "recognition_started"
