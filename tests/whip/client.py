@@ -78,6 +78,7 @@ class WhipClient:
         self.fragment: str | None = None
         self.results: list[dict[str, Any]] = []  # from an "insights" data channel, if any
         self._result = asyncio.Event()
+        self.connected = asyncio.Event()  # the peer connection reached "connected"
 
     def _headers(self, content_type: str | None = None, **extra: str) -> dict[str, str]:
         out = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -92,7 +93,9 @@ class WhipClient:
 
         ``data_channel``: also open the gateway's "insights" channel (not part of WHIP).
         """
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.on("connectionstatechange",
+              lambda: self.connected.set() if pc.connectionState == "connected" else None)
         if data_channel:
             channel = self.pc.createDataChannel("insights")
             channel.on("message", self._on_result)
