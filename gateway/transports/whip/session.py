@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 TRANSPORT = "whip"
 MAX_CANDIDATES = 200
+PEER_CLOSE_TIMEOUT = 3.0
+_closing_peers: set[asyncio.Task[None]] = set()  # bounded closes still finishing
 
 
 def new_etag() -> str:
@@ -257,7 +259,7 @@ class WhipSession:
             if task is not current:
                 task.cancel()
         if self.pc is not None:
-            await self.pc.close()
+            await close_peer(self.pc, self.id)
         if self.member is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.member.leave())
@@ -283,3 +285,30 @@ class WhipSession:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("whip %s: task failed", self.id, exc_info=task.exception())
+
+
+async def close_peer(pc: RTCPeerConnection, label: str,
+                     timeout: float = PEER_CLOSE_TIMEOUT) -> None:
+    """Close a peer connection, waiting at most ``timeout``.
+
+    aiortc's close frees the TURN allocation and waits for the TURN server's answer; with
+    the server gone that is ~64 s of STUN retransmissions (measured), which would hold the
+    DELETE, the admission ticket and the shutdown hostage. Past the bound the close goes on
+    in the background and frees its sockets when it ends.
+    """
+    task = asyncio.ensure_future(pc.close())
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s: closing the peer connection failed: %r", label, task.exception())
+        return
+    log.warning("%s: the peer connection did not close within %.0f s (a TURN server that "
+                "went away?); finishing in the background", label, timeout)
+    _closing_peers.add(task)
+    task.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Task[None]) -> None:
+    _closing_peers.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("a background peer-connection close failed: %r", task.exception())
