@@ -1,4 +1,5 @@
-"""What a process holds: resident memory, file descriptors, asyncio tasks, threads."""
+"""What a process holds (resident memory, file descriptors, asyncio tasks, threads), and a
+scripted recogniser that holds nothing, for soaks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from gateway.asr.scripted import ScriptedRecognizer, ScriptedStream
+from gateway.pipeline.pcm import PcmChunk
+from gateway.transcript import Speaker
 
 # Thread pools grow lazily up to their fixed size (the recognition pool, asyncio's default
 # executor): bounded by configuration, not by sessions, so not counted.
@@ -43,3 +48,20 @@ async def held_now(settle: float = 1.0) -> Held:
     gc.collect()
     return Held(round(rss_mb(), 1), len(os.listdir("/proc/self/fd")),
                 len(asyncio.all_tasks()), session_threads())
+
+
+class ForgetfulRecognizer(ScriptedRecognizer):
+    """The scripted recogniser without its test memory: ``ScriptedRecognizer`` keeps every
+    stream and every chunk it was fed (for assertions), which a soak would mistake for the
+    gateway leaking. This one lets a closed stream go."""
+
+    async def open_stream(self, speaker: Speaker) -> ScriptedStream:
+        stream = await super().open_stream(speaker)
+        self.streams.remove(stream)
+        stream.chunks = _Discard()
+        return stream
+
+
+class _Discard(list[PcmChunk]):
+    def append(self, chunk: PcmChunk) -> None:
+        pass

@@ -12,13 +12,13 @@ import asyncio
 
 from aiortc.mediastreams import AudioStreamTrack
 
-from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
+from gateway.asr.scripted import ScriptedPhrase
 from gateway.transports.whip.routes import WHIP_KEY
 from tests.conftest import RunningGateway, StartGateway
 from tests.rtc_client import GatewayClient
 from tests.whip.client import WhipClient
 
-from .resources import held_now
+from .resources import ForgetfulRecognizer, held_now
 
 WAVES, PER_WAVE = 4, 6
 SCRIPT = [ScriptedPhrase("soak test phrase", 0.1, 0.5)]
@@ -60,7 +60,7 @@ def assert_empty(gateway: RunningGateway) -> None:
 
 
 async def test_waves_of_sessions_give_back_what_they_took(start_gateway: StartGateway) -> None:
-    gateway = await start_gateway(recognizer=ScriptedRecognizer(SCRIPT), max_sessions=50)
+    gateway = await start_gateway(recognizer=ForgetfulRecognizer(SCRIPT), max_sessions=50)
     await wave(gateway.url, 0)  # warm-up: pools, codecs and caches are created once
     baseline = await held_now()
     for number in range(1, WAVES + 1):
