@@ -166,5 +166,7 @@ def create_app(
     metrics.setup(app)
     whip.setup(app, config.whip_token)
     ice_servers.setup(app)
-    app.router.add_get("/subscribe/{conversation_id}", subscribe_handler)
+    # Any one segment reaches the handler, which answers 400 for an id the docs do not allow
+    # (aiohttp's default placeholder would answer 404 for ids with '{' or '}').
+    app.router.add_get("/subscribe/{conversation_id:[^/]+}", subscribe_handler)
     return app

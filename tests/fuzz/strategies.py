@@ -127,9 +127,11 @@ def server_errors(records: list[logging.LogRecord],
             and not any(text in r.getMessage() for text in allowed)]
 
 
-def lacks_a_mid(sdp: str) -> bool:
-    """A media section without ``a=mid``: known finding 1 (tests/fuzz/test_findings.py),
-    which wedges a /ws session until session.py's teardown is fixed; the fuzzers skip it
-    meanwhile so they keep finding other things."""
+def mid_trouble(sdp: str) -> bool:
+    """Media sections without exactly one ``a=mid`` each, or two sections sharing one: known
+    finding 1 (tests/fuzz/test_findings.py), which wedges a /ws session until session.py's
+    teardown is fixed; the fuzzers skip such offers meanwhile so they keep finding others."""
     sections = sdp.replace("\r\n", "\n").split("\nm=")[1:]
-    return any("a=mid:" not in section for section in sections)
+    mids = [[line for line in section.split("\n") if line.startswith("a=mid:")]
+            for section in sections]
+    return any(len(m) != 1 for m in mids) or len({m[0] for m in mids}) != len(mids)

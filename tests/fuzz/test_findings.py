@@ -1,7 +1,8 @@
 """What the fuzzers found, pinned as regression tests (docs: NOTES-ops.md, "Fuzz findings").
 
-1. An offer whose bundled audio section has no ``a=mid``: aiortc raises while answering, and
-   raises again in ``RTCPeerConnection.close()``. ``WebRtcSession._teardown`` stops at that
+1. An offer whose media sections do not each carry one unique ``a=mid`` (one missing, or a
+   second ``a=mid:1`` in the audio section): aiortc raises while answering, and raises again
+   in ``RTCPeerConnection.close()``. ``WebRtcSession._teardown`` stops at that
    second exception, so the session never ends: its signaling handler waits for ever, its
    admission ticket is never released (one such offer per slot exhausts --max-sessions), and
    shutdown waits for it for ever. WHIP closes its peer connections through a bounded,
@@ -47,8 +48,13 @@ async def gateway(start_gateway: StartGateway) -> RunningGateway:
 
 @pytest.mark.xfail(strict=True, reason="WebRtcSession._teardown stops when aiortc's "
                    "pc.close() raises; fix in NOTES-ops.md (calls' session.py)")
-async def test_ws_an_offer_without_a_mid_frees_its_session(gateway: RunningGateway) -> None:
+@pytest.mark.parametrize("mutation", ["missing", "duplicated"])
+async def test_ws_an_offer_with_bad_mids_frees_its_session(gateway: RunningGateway,
+                                                           mutation: str) -> None:
     sdp = await offer_without_mid(data_channel=True)
+    if mutation == "duplicated":  # the audio section says mid 0, then mid 1 as well
+        sdp = sdp.replace("m=audio", "m=audio", 1).replace(
+            "a=rtcp-mux\r\n", "a=rtcp-mux\r\na=mid:0\r\na=mid:1\r\n", 1)
     try:
         async with aiohttp.ClientSession() as http, http.ws_connect(
                 gateway.url.replace("http", "ws", 1) + "/ws") as ws:

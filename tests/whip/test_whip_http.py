@@ -80,11 +80,17 @@ async def test_wrong_content_type_is_415_with_accept_post(gateway: RunningGatewa
 @pytest.mark.parametrize(("body", "status", "code"), [
     ("hello", 400, "invalid_sdp"),
     ("", 400, "invalid_sdp"),
-    ("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\n", 422, "no_audio"),
-    ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=recvonly\r\n", 422, "no_audio"),
-    ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", 422,
-     "too_many_audio_tracks"),
+    ("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=sendonly\r\n", 422, "no_audio"),
+    ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=recvonly\r\n", 422, "no_audio"),
+    ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111"
+     "\r\na=mid:1\r\n", 422, "too_many_audio_tracks"),
+    # SDP aiortc cannot apply (no ICE credentials, no fingerprint): refused by aiortc.
+    ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n", 400,
+     "invalid_sdp"),
+    # Media sections without one a=mid each, or sharing one: refused before aiortc.
     ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\n", 400, "invalid_sdp"),
+    ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=mid:1\r\na=sendonly\r\n", 400,
+     "invalid_sdp"),
 ])
 async def test_unusable_offers_are_refused_with_a_reason(
         gateway: RunningGateway, body: str, status: int, code: str) -> None:

@@ -36,6 +36,10 @@ def check_whip_offer(sdp: str) -> IceCredentials:
         summary = summarize_offer(sdp)
     except ValueError as exc:
         raise OfferError(400, "invalid_sdp", f"the offer is not valid SDP: {exc}") from None
+    if not _unique_mids(sdp):
+        raise OfferError(400, "invalid_sdp", "every media section needs exactly one a=mid, "
+                         "each different: WHIP bundles its media (RFC 9725 section 4.5.1, "
+                         "RFC 8843)")
     if summary.audio_sections > 1:
         raise OfferError(422, "too_many_audio_tracks",
                          "a WHIP session carries one audio track; this offer has "
@@ -60,3 +64,16 @@ def ice_credentials(sdp: str) -> IceCredentials:
         elif line.startswith("a=ice-pwd:") and pwd is None:
             pwd = line.split(":", 1)[1].strip()
     return IceCredentials(ufrag, pwd)
+
+
+def _unique_mids(sdp: str) -> bool:
+    """One ``a=mid`` per media section, no two alike; aiortc fails on anything else in ways
+    that leave its peer connection unable to close cleanly."""
+    mids: list[list[str]] = []
+    for line in sdp.replace("\r\n", "\n").split("\n"):
+        line = line.strip()
+        if line.startswith("m="):
+            mids.append([])
+        elif line.startswith("a=mid:") and mids:
+            mids[-1].append(line[len("a=mid:"):].strip())
+    return all(len(m) == 1 and m[0] for m in mids) and len({m[0] for m in mids}) == len(mids)
