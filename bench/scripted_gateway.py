@@ -117,16 +117,17 @@ async def serve(args: argparse.Namespace) -> None:
     # the fan-out bench.
     app[SUBSCRIPTIONS_KEY].max_per_conversation = args.max_subscribers
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Handlers before the startup line: SIGUSR1's default action would kill the process.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, trim_heap)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, backlog=4096)
     await site.start()
     host, port = runner.addresses[0][:2]
     print(f"gateway listening on http://{host}:{port}/", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGUSR1, trim_heap)
     await stop.wait()
     await runner.cleanup()
 

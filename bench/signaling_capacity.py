@@ -129,37 +129,50 @@ async def gateway_memory(proc: asyncio.subprocess.Process, url: str) -> dict[str
             "sessions": total(samples, "gateway_sessions")}
 
 
-async def capacity(steps: list[int], clients: int) -> dict[str, Any]:
+async def capacity(steps: list[int], clients: int, rounds: int) -> dict[str, Any]:
+    """Open sockets up to each step, then close them all; ``rounds`` times on one gateway
+    (a second round shows whether memory kept after the first is reused or lost)."""
     top = max(steps)
     proc, url = await launch("--max-sessions", str(top + 100), "--offer-timeout", "86400")
     workers = Workers()
     rows: list[dict[str, Any]] = []
+    afters: list[dict[str, float]] = []
+    closed_by_server = 0
     try:
         base = await gateway_memory(proc, url)
         print(f"gateway at rest: {base}")
-        for step in sorted(steps):
-            missing = step - workers.held
-            started = time.monotonic()
-            per_worker = -(-missing // clients)
-            await asyncio.gather(*(workers.add(url, min(per_worker, missing - i * per_worker))
-                                   for i in range(clients) if missing - i * per_worker > 0))
-            opened = time.monotonic() - started
-            now = await gateway_memory(proc, url)
-            held = int(now["sessions"])
-            per_socket_kb = (now["rss_mb"] - base["rss_mb"]) * 1024 / max(1, held)
-            row = {"target": step, "held": held, "failed_to_open": workers.failed,
-                   "open_seconds": round(opened, 1), **now,
-                   "per_socket_kb": round(per_socket_kb, 1)}
-            rows.append(row)
-            print("  " + "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-        closed_by_server = await workers.close()
-        after = await gateway_memory(proc, url)
-        print(f"after closing them all: {after} (server closed {closed_by_server} early)")
+        for round_number in range(1, rounds + 1):
+            await one_round(proc, url, sorted(steps), clients, workers, base, rows,
+                            round_number)
+            closed_by_server += await workers.close()
+            workers.held = workers.failed = 0
+            afters.append(await gateway_memory(proc, url))
+            print(f"after closing them all (round {round_number}): {afters[-1]}")
     finally:
         await workers.close()
         await stop(proc)
-    return {"at_rest": base, "steps": rows, "after_close": after,
+    return {"at_rest": base, "steps": rows, "after_close": afters,
             "closed_by_server": closed_by_server}
+
+
+async def one_round(proc: asyncio.subprocess.Process, url: str, steps: list[int],
+                    clients: int, workers: Workers, base: dict[str, float],
+                    rows: list[dict[str, Any]], round_number: int) -> None:
+    for step in steps:
+        missing = step - workers.held
+        started = time.monotonic()
+        per_worker = -(-missing // clients)
+        await asyncio.gather(*(workers.add(url, min(per_worker, missing - i * per_worker))
+                               for i in range(clients) if missing - i * per_worker > 0))
+        opened = time.monotonic() - started
+        now = await gateway_memory(proc, url)
+        held = int(now["sessions"])
+        per_socket_kb = (now["rss_mb"] - base["rss_mb"]) * 1024 / max(1, held)
+        row = {"round": round_number, "target": step, "held": held,
+               "failed_to_open": workers.failed, "open_seconds": round(opened, 1), **now,
+               "per_socket_kb": round(per_socket_kb, 1)}
+        rows.append(row)
+        print("  " + "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
 
 
 async def heartbeats(idle: int, hour_seconds: float) -> dict[str, Any]:
@@ -199,7 +212,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     raise_fd_limit()
     result: dict[str, Any] = {"bench": "signaling_capacity"}
     if args.steps:
-        result["capacity"] = await capacity(args.steps, args.clients)
+        result["capacity"] = await capacity(args.steps, args.clients, args.rounds)
     if args.idle:
         hb = await heartbeats(args.idle, args.hour_seconds)
         result["heartbeats"] = hb
@@ -218,6 +231,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, nargs="*", default=[1000, 5000, 10000])
     parser.add_argument("--clients", type=int, default=4, help="client worker processes")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="open and close the sockets this many times on one gateway")
     parser.add_argument("--idle", type=int, default=100, help="sockets for the heartbeat run")
     parser.add_argument("--hour-seconds", type=float, default=90.0)
     args = parser.parse_args()
