@@ -14,6 +14,7 @@ from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
 from gateway.observability.live import LIVE_KEY
 from gateway.transports.whip.routes import WHIP_KEY
 from tests.conftest import RunningGateway, StartGateway
+from tests.ops.scrape import scrape, value
 
 from .client import SDP, SDPFRAG, WhipClient
 
@@ -50,6 +51,7 @@ async def until(ws: aiohttp.ClientWebSocketResponse, kind: str,
 async def test_publish_results_reach_the_console_and_delete_ends(
         gateway: RunningGateway, trickle: bool) -> None:
     client = WhipClient(f"{gateway.url}/whip?conversationId=enc-1&name=Encoder&userId=u1")
+    before = await scrape(gateway.url)
     async with aiohttp.ClientSession() as http:
         console = await watch(gateway, "enc-1", http)
         try:
@@ -71,6 +73,10 @@ async def test_publish_results_reach_the_console_and_delete_ends(
             if trickle:  # the PATCHed candidates reached the ICE agent
                 assert session.candidates > 0
             assert session.connected_at is not None
+            during = await scrape(gateway.url)
+            assert value(during, "gateway_sessions", transport="whip", state="connected") == 1
+            assert value(during, "gateway_audio_received_seconds_total", transport="whip") > \
+                value(before, "gateway_audio_received_seconds_total", transport="whip")
             assert await client.delete() == 200
             await until(console, "conversation_ended")
             assert not gateway.app[WHIP_KEY].sessions
