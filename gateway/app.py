@@ -1,11 +1,12 @@
 """The aiohttp application, assembled in one factory.
 
 Startup and shutdown go through cleanup contexts, in order: the ICE health check, the worker
-pool, the conversation store, the recogniser (model), the conversations (bus, directory and
-their outputs), the WebRTC transport and the Symbl WebSocket transport. On shutdown,
-``on_shutdown`` first flushes every session of both transports (before aiohttp cancels
-handlers) and closes the signaling sockets; then the contexts unwind in reverse, the pool
-last.
+pool, the conversation store, the cluster node (with ``--redis-url``), the recogniser, the
+conversations (bus, directory and their outputs) and the transports (WebRTC, WHIP, Symbl's
+WebSocket API). On shutdown ``on_shutdown`` first flushes every session of every transport
+(before aiohttp cancels handlers) and closes the signaling sockets; then the contexts unwind
+in reverse, the pool last. A graceful drain (``gateway.observability.drain``, on SIGTERM)
+runs before all this, while the server still serves.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .config import GatewayConfig, SessionSettings
 from .conversation.admission import LocalAdmission
 from .conversation.directory import LocalDirectory
 from .conversation.insights import DefaultInsightsProvider, InsightsProvider
-from .http import console, conversations_live, health, ice_servers, pages
+from .http import console, conversations_live, health, ice_servers, metrics, pages
 from .http.conversations import setup_conversation_api
 from .http.keys import (
     ADMISSION_KEY,
@@ -48,6 +49,8 @@ from .http.keys import (
     WEBRTC_KEY,
 )
 from .http.subscriptions import Subscriptions, subscribe_handler
+from .observability.drain import DRAIN_KEY, Drain
+from .observability.live import LIVE_KEY, LiveSessions
 from .outputs.base import SinkFactory
 from .outputs.board import ConversationBoard
 from .outputs.bus import LocalBus
@@ -59,6 +62,8 @@ from .transports.symbl.routes import setup_symbl
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
 from .transports.webrtc.transport import WebRtcTransport
+from .transports.whip import routes as whip
+from .transports.whip.transport import WhipTransport
 from .workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -109,6 +114,9 @@ def create_app(
     access = AccessControl.from_config(config.auth)  # ValueError names what to fix
     setup_access(app, access)
     log.info("%s", access.startup_line(config.host))
+    live = LiveSessions()  # every transport's open sessions, for metrics and the drain
+    app[LIVE_KEY] = live
+    app[DRAIN_KEY] = Drain(admission, live)
 
     async def ice_ctx(app: web.Application) -> AsyncIterator[None]:
         # First check before serving, so the log says at once whether TURN works.
@@ -160,15 +168,25 @@ def create_app(
         if store is not None:
             bus.detach_all(store.sink)  # the store's own context drains and closes it
 
-    async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
-        services = SessionServices(
+    def session_services(app: web.Application) -> SessionServices:
+        return SessionServices(
             recognizer=app[RECOGNIZER_KEY], directory=app[DIRECTORY_KEY], bus=bus, ice=ice,
             insights=insights, settings=settings, relays=relays)
-        transport = WebRtcTransport(services, admission)
+
+    async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
+        transport = WebRtcTransport(session_services(app), admission)
         app[WEBRTC_KEY] = transport
         directory = app[DIRECTORY_KEY]
         app[FACTORY_KEY] = node.session_factory(transport, directory) \
             if node is not None and isinstance(directory, ClusterDirectory) else transport
+        live.add("webrtc", lambda: transport.sessions.values())
+        yield
+        await transport.close_all()
+
+    async def whip_ctx(app: web.Application) -> AsyncIterator[None]:
+        transport = WhipTransport(session_services(app), admission)
+        app[whip.WHIP_KEY] = transport
+        live.add("whip", lambda: transport.sessions.values())
         yield
         await transport.close_all()
 
@@ -176,8 +194,8 @@ def create_app(
         # Before aiohttp cancels request handlers: flush every session's last results
         # onto its data channel, then tell each signaling client we are going away.
         admission.drain()
-        await asyncio.gather(*(app[key].close_all() for key in (WEBRTC_KEY, SYMBL_KEY)
-                               if key in app))
+        await asyncio.gather(*(app[key].close_all() for key in (WEBRTC_KEY, whip.WHIP_KEY,
+                                                                  SYMBL_KEY) if key in app))
         await close_all_sockets(app)
         await bus.aclose()  # consoles still waiting for a call hear that it is over
 
@@ -191,15 +209,19 @@ def create_app(
     if node is not None:  # joins before the conversations start, leaves after they end
         app[CLUSTER_KEY] = node
         app.cleanup_ctx.append(node.context)
-    for ctx in (recognizer_ctx, conversations_ctx, webrtc_ctx):
+    for ctx in (recognizer_ctx, conversations_ctx, webrtc_ctx, whip_ctx):
         app.cleanup_ctx.append(ctx)
     setup_symbl(app, insights=insights, settings=settings)  # Symbl's WebSocket API
     app.on_shutdown.append(on_shutdown)
     setup_signaling(app, offer_timeout=settings.offer_timeout)
     pages.setup(app, config.web_root)
     health.setup(app)
+    metrics.setup(app)
+    whip.setup(app, config.whip_token)
     ice_servers.setup(app)
-    app.router.add_get("/subscribe/{conversation_id}", subscribe_handler)
+    # Any one segment reaches the handler, which answers 400 for an id the docs do not allow
+    # (aiohttp's default placeholder would answer 404 for ids with '{' or '}').
+    app.router.add_get("/subscribe/{conversation_id:[^/]+}", subscribe_handler)
     setup_conversation_api(app)  # without a store it answers 503 store_unavailable
     console.setup(app, config.web_root)
     conversations_live.setup(app)

@@ -38,7 +38,7 @@ class ClusterAdmission(LocalAdmission):
 
     def admit(self, kind: str) -> Ticket:
         if self.accepting and self.cluster_full():
-            self._refuse("server_busy")
+            self._refuse(kind, "server_busy")
             raise Refused("server_busy", f"the cluster is at its limit of {self.max_total} "
                           "sessions; try again later")
         ticket = super().admit(kind)

@@ -14,10 +14,11 @@ from gateway.auth.config import add_auth_arguments, auth_config_from_args
 from gateway.cluster.config import add_cluster_arguments, cluster_config_from_args
 from gateway.relays.flags import add_relay_arguments, relay_config_from_args
 
-from .checks import check_ws_url, port, positive
+from .checks import check_ws_url, non_negative_seconds, port, positive
 from .settings import GatewayConfig, default_database
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -56,6 +57,15 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=LOG_LEVELS,
                    default=env.get("GATEWAY_LOG_LEVEL", d.log_level).lower(),
                    help="env GATEWAY_LOG_LEVEL; default %(default)s")
+    p.add_argument("--log-format", choices=LOG_FORMATS,
+                   default=env.get("GATEWAY_LOG_FORMAT", d.log_format).lower(),
+                   help="'json' writes one JSON object per line with session and "
+                   "conversation ids (env GATEWAY_LOG_FORMAT; default %(default)s)")
+    p.add_argument("--drain-timeout", type=non_negative_seconds,
+                   default=_env_seconds(env, "GATEWAY_DRAIN_TIMEOUT", d.drain_timeout),
+                   help="on SIGTERM, seconds open calls may go on before they are closed; "
+                   "no new calls are admitted meanwhile (env GATEWAY_DRAIN_TIMEOUT; "
+                   "default %(default)s)")
     p.add_argument("--language", default=env.get("GATEWAY_LANGUAGE", d.language),
                    help="language the model recognises, checked against the client's "
                    "languageCode (env GATEWAY_LANGUAGE; default %(default)s)")
@@ -112,6 +122,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     add_auth_arguments(p, env)
     add_cluster_arguments(p, env)
     add_relay_arguments(p, env)
+    p.add_argument("--whip-token", default=env.get("GATEWAY_WHIP_TOKEN") or None,
+                   help="require 'Authorization: Bearer <token>' on WHIP ingest (/whip); "
+                   "without it any client may publish (env GATEWAY_WHIP_TOKEN)")
     return p
 
 
@@ -132,6 +145,16 @@ def _env_float(env: Mapping[str, str], name: str) -> float | None:
         raise SystemExit(f"error: {name} must be a positive number, got {value!r}") from None
 
 
+def _env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return non_negative_seconds(value)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise SystemExit(f"error: {name} must be a number of seconds, got {value!r}") from None
+
+
 def parse_config(argv: Sequence[str] | None = None,
                  env: Mapping[str, str] | None = None) -> GatewayConfig:
     env = os.environ if env is None else env
@@ -139,6 +162,9 @@ def parse_config(argv: Sequence[str] | None = None,
     args = parser.parse_args(argv)
     if args.max_participants < 1:  # an environment default bypasses the flag's type check
         parser.error("GATEWAY_MAX_PARTICIPANTS must be at least 1")
+    if args.log_format not in LOG_FORMATS:  # argparse checks choices of flags, not defaults
+        parser.error(f"GATEWAY_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
+                     f"got {args.log_format!r}")
     relay_url = args.relay_url
     relay_source = "--relay-url"
     if relay_url is None:
@@ -177,4 +203,7 @@ def parse_config(argv: Sequence[str] | None = None,
         auth=auth_config_from_args(args),
         cluster=cluster,
         relays=relay_config_from_args(parser, args, env),
+        log_format=args.log_format,
+        drain_timeout=args.drain_timeout,
+        whip_token=args.whip_token,
     )

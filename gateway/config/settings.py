@@ -52,6 +52,9 @@ class GatewayConfig:
     auth: AuthConfig = field(default_factory=AuthConfig)  # open unless an apps file is given
     cluster: ClusterConfig = field(default_factory=ClusterConfig)  # one process unless Redis
     relays: RelayConfig = field(default_factory=RelayConfig)  # downstreams, --asr
+    log_format: str = "text"
+    drain_timeout: float = 60.0
+    whip_token: str | None = field(default=None, repr=False)
     web_root: Path = field(default_factory=default_web_root)
 
 

@@ -11,6 +11,12 @@ import logging
 from collections import Counter
 from typing import Protocol
 
+from gateway.observability.metrics import (
+    ADMISSION_REFUSALS,
+    SESSIONS_ADMITTED,
+    SESSIONS_ENDED,
+)
+
 log = logging.getLogger(__name__)
 
 
@@ -78,21 +84,24 @@ class LocalAdmission:
 
     def admit(self, kind: str) -> Ticket:
         if not self.accepting:
-            self._refuse("shutting_down")
+            self._refuse(kind, "shutting_down")
             raise Refused("shutting_down", "the gateway is shutting down")
         if self.in_use >= self.max_sessions:
-            self._refuse("server_busy")
+            self._refuse(kind, "server_busy")
             raise Refused("server_busy", f"the gateway is at its limit of {self.max_sessions} "
                           "sessions; try again later")
         self._in_use[kind] += 1
+        SESSIONS_ADMITTED.labels(kind).inc()
         return Ticket(self, kind)
 
     def drain(self) -> None:
         self.accepting = False
 
-    def _refuse(self, code: str) -> None:
+    def _refuse(self, kind: str, code: str) -> None:
         self.refusals[code] += 1
+        ADMISSION_REFUSALS.labels(kind, code).inc()
         log.info("session refused: %s (%d of %d in use)", code, self.in_use, self.max_sessions)
 
     def _release(self, ticket: Ticket) -> None:
         self._in_use[ticket.kind] -= 1
+        SESSIONS_ENDED.labels(ticket.kind).inc()

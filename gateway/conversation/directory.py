@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
+from gateway import logs
 from gateway.outputs.base import ConversationInfo, SinkFactory
 from gateway.outputs.bus import ResultBus
 from gateway.transcript import Speaker
@@ -84,6 +85,8 @@ class LocalDirectory:
         """A new conversation takes its insight settings (types, threshold, trackers,
         timezone) from its first participant; later participants share them."""
         conversation_id = start.conversation_id or str(uuid.uuid4())
+        # The joining session's records (and its tasks from here on) name the conversation.
+        logs.bind(conversation_id=conversation_id)
         conversation = self.conversations.get(conversation_id)
         if conversation is None or conversation.ended:
             info = ConversationInfo(conversation_id, start.meeting_title)
@@ -96,8 +99,10 @@ class LocalDirectory:
                 max_participants=self.max_participants,
                 on_ended=self._ended,
             )
-            for make in self._outputs:
-                self._bus.attach(conversation_id, make(info))
+            # Conversation-level outputs belong to no session: their logs say so.
+            with logs.scope(session_id=None):
+                for make in self._outputs:
+                    self._bus.attach(conversation_id, make(info))
             self.conversations[conversation_id] = conversation
         return conversation.join(speaker, accepts_peer=accepts_peer)
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from gateway.asr.base import Final, Partial, RecognizerStream, TranscriptEvent
+from gateway.observability.metrics import StreamMetrics
 from gateway.outputs.base import AudioSink
 from gateway.transcript import Phrase
 
-from .pcm import PcmChunk
+from .pcm import TARGET_RATE, PcmChunk
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +67,20 @@ Item = PcmChunk | _Marker
 
 class MediaStream:
     """``taps`` get every chunk as it arrives (the participant's audio going downstream),
-    before and regardless of recognition; they never block (``AudioSink``)."""
+    before and regardless of recognition; they never block (``AudioSink``). ``transport``
+    names the ingest path in metrics (webrtc, symbl, whip)."""
 
     def __init__(self, recognizer: RecognizerStream, listener: TranscriptListener, *,
-                 label: str, backlog_chunks: int = 100,
-                 taps: Sequence[AudioSink] = ()) -> None:
+                 label: str, backlog_chunks: int = 100, taps: Sequence[AudioSink] = (),
+                 transport: str = "unknown") -> None:
         self.recognizer = recognizer
         self.listener = listener
         self.label = label
         self.taps = list(taps)
-        self._items: deque[Item] = deque()
+        self.transport = transport
+        self._metrics = StreamMetrics.for_transport(transport)
+        # Each item with its arrival time (monotonic): result latency is measured from it.
+        self._items: deque[tuple[Item, float]] = deque()
         self._max_chunks = max(1, backlog_chunks)
         self._chunks = 0  # audio chunks in _items (markers not counted)
         self._wake = asyncio.Event()
@@ -103,6 +109,7 @@ class MediaStream:
             self.listener.started(self.started_at)
             self._task = asyncio.ensure_future(self._run())
         self.chunks_in += 1
+        self._metrics.received.inc(chunk.samples / TARGET_RATE)
         if self.muted:  # muted means nobody gets it: not recognition, not downstream
             self.muted_chunks += 1
             return
@@ -180,7 +187,7 @@ class MediaStream:
         return True
 
     def _append(self, item: Item) -> None:
-        self._items.append(item)
+        self._items.append((item, time.monotonic()))
         if isinstance(item, PcmChunk):
             self._chunks += 1
         self._wake.set()
@@ -188,25 +195,26 @@ class MediaStream:
     def _drop_oldest_chunk(self) -> None:
         """Recognition is behind by the whole backlog: drop the oldest audio (never a
         marker) rather than let memory grow; counted and logged so overload is visible."""
-        for item in self._items:
-            if isinstance(item, PcmChunk):
-                self._items.remove(item)
+        for entry in self._items:
+            if isinstance(entry[0], PcmChunk):
+                self._items.remove(entry)
                 self._chunks -= 1
+                self._metrics.dropped.inc(entry[0].samples / TARGET_RATE)
                 break
         self.dropped_chunks += 1
         if self.dropped_chunks % 50 == 1:
             log.warning("stream %s: recognizer overloaded, dropped %d chunks",
                         self.label, self.dropped_chunks)
 
-    async def _next(self) -> Item:
+    async def _next(self) -> tuple[Item, float]:
         while not self._items:
             self._wake.clear()
             await self._wake.wait()
-        item = self._items.popleft()
-        if isinstance(item, PcmChunk):
+        entry = self._items.popleft()
+        if isinstance(entry[0], PcmChunk):
             self._chunks -= 1
             self._room.set()
-        return item
+        return entry
 
     async def finish(self, timeout: float) -> None:
         """Recognise what is queued, finalise the last phrase, stop. Bounded by ``timeout``."""
@@ -238,33 +246,52 @@ class MediaStream:
     async def _run(self) -> None:
         recognizer = self.recognizer
         try:
-            while (item := await self._next()) is not END:
+            while True:
+                item, arrived = await self._next()
+                if item is END:
+                    break
                 if item is ENDPOINT:
-                    await self._step(recognizer.endpoint)
+                    await self._step(arrived, recognizer.endpoint)
                 elif isinstance(item, _Flush):
-                    await self._step(recognizer.endpoint)
+                    await self._step(arrived, recognizer.endpoint)
                     item.resolve()
                 elif isinstance(item, PcmChunk):
-                    await self._step(recognizer.accept, item)
-            await self._step(recognizer.endpoint)
+                    await self._step(arrived, recognizer.accept, item)
+            await self._step(arrived, recognizer.endpoint)
         finally:
             # Nobody waits on a flush the stream will never reach (finished or closed).
-            for left in self._items:
+            for left, _ in self._items:
                 if isinstance(left, _Flush):
                     left.resolve()
 
-    async def _step(self, call: Callable[..., Awaitable[list[TranscriptEvent]]],
-                    *args: Any) -> None:
-        """One recognizer call and its results; a failure costs that step, not the call."""
+    async def _step(self, arrived: float,
+                    call: Callable[..., Awaitable[list[TranscriptEvent]]], *args: Any) -> None:
+        """One recognizer call and its results; a failure costs that step, not the call.
+
+        Metrics: recogniser time against the audio it was given (the real-time factor), and
+        each result's latency from the arrival of the item that produced it.
+        """
+        metrics = self._metrics
         try:
-            for event in await call(*args):
+            started = time.monotonic()
+            events = await call(*args)
+            elapsed = time.monotonic() - started
+            metrics.recognition_time.inc(elapsed)
+            if args and isinstance(args[0], PcmChunk) and args[0].samples:
+                seconds = args[0].samples / TARGET_RATE
+                metrics.recognised.inc(seconds)
+                metrics.realtime_factor.observe(elapsed / seconds)
+            for event in events:
                 if isinstance(event, Partial):
                     self.listener.partial(event.text)
+                    metrics.partial_latency.observe(time.monotonic() - arrived)
                 elif isinstance(event, Final):
                     await self.listener.final(event.phrase)
+                    metrics.final_latency.observe(time.monotonic() - arrived)
         except asyncio.CancelledError:
             raise
         except Exception:
+            metrics.failures.inc()
             self.failures += 1
             if self.failures % 100 == 1:
                 log.exception("stream %s: recognition failed (%d so far); continuing",

@@ -32,6 +32,7 @@ from gateway.http.keys import (
     SUBSCRIPTIONS_KEY,
     SYMBL_KEY,
 )
+from gateway.observability.live import LIVE_KEY
 from gateway.protocols.symbl.endpoint import offered_subprotocol, parse_connection_id
 from gateway.protocols.symbl.errors import RealtimeError, error_body
 from gateway.protocols.symbl.realtime import MAX_TEXT_FRAME_BYTES
@@ -160,6 +161,8 @@ def setup_symbl(app: web.Application, *, insights: InsightsProvider | None,
         transport = SymblTransport(
             services, max_subscribers=app[SUBSCRIPTIONS_KEY].max_per_conversation)
         app[SYMBL_KEY] = transport
+        if LIVE_KEY in app:  # metrics and the drain count Symbl connections too
+            app[LIVE_KEY].add("symbl", lambda: transport.sessions.values())
         yield
         await transport.close_all()
 

@@ -166,7 +166,7 @@ class SymblSession:
             await asyncio.shield(member.leave())
             raise
         self.member = member
-        self.stream = MediaStream(recognizer, member, label=f"symbl-{self.id}",
+        self.stream = MediaStream(recognizer, member, label=f"symbl-{self.id}", transport="symbl",
                                   backlog_chunks=self._settings.backlog_chunks)
         self._audio.stream = self.stream
 

@@ -133,7 +133,8 @@ class WebRtcSession:
         taps = services.relays.open_participant_taps(member, self.start_config) \
             if services.relays else ()
         self.stream = MediaStream(recognizer, member, label=self.id,
-                                  backlog_chunks=self._settings.backlog_chunks, taps=taps)
+                                  backlog_chunks=self._settings.backlog_chunks, taps=taps,
+                                  transport="webrtc")
         self._intake = AudioIntake(self.stream, chunk_ms=self._settings.chunk_ms,
                                    label=self.id)
         self._check_alive()
@@ -250,7 +251,10 @@ class WebRtcSession:
             self.connected_at = time.monotonic()
         if state in ("failed", "closed") and not self._stopping:
             code = "ice_failed" if state == "failed" else "peer_closed"
-            await self._notify(protocol.error(code, f"the peer connection {state}"))
+            why = "the peer connection failed (no network path to the client)" \
+                if state == "failed" else \
+                "the peer connection closed (the client left or its network path was lost)"
+            await self._notify(protocol.error(code, why))
             self._spawn(self.end("dropped"))
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -275,26 +279,32 @@ class WebRtcSession:
             self._spawn(self.end("dropped"))
 
     async def _teardown(self) -> None:
+        """Release everything, whatever fails on the way: a peer connection aiortc cannot
+        close (it raises again after a bad offer) or a close that hangs (a TURN server that
+        went away) must never keep the admission ticket or leave the signaling handler
+        waiting for ever."""
         self._stopping = True
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-        if self.pc is not None:
-            await self.pc.close()
-        if self.member is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.member.leave("dropped"))
-        await self.outbox.close()
-        if self._sink is not None and self.member is not None:
-            self._services.bus.detach(self.member.conversation.id, self._sink)
-            await self._sink.close()
-        if self.stream is not None:
-            await self.stream.close()
-        self._ticket.release()
-        if not self._closed.is_set():
-            self._closed.set()
-            self._on_closed(self)
+        try:
+            current = asyncio.current_task()
+            for task in list(self._tasks):
+                if task is not current:
+                    task.cancel()
+            if self.pc is not None:
+                await peer.close_peer(self.pc, self.id)
+            if self.member is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.member.leave("dropped"))
+            await self.outbox.close()
+            if self._sink is not None and self.member is not None:
+                self._services.bus.detach(self.member.conversation.id, self._sink)
+                await self._sink.close()
+            if self.stream is not None:
+                await self.stream.close()
+        finally:
+            self._ticket.release()
+            if not self._closed.is_set():
+                self._closed.set()
+                self._on_closed(self)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

@@ -10,7 +10,9 @@ import asyncio
 import logging
 from typing import Any
 
+from gateway import logs
 from gateway.conversation.admission import Admission, Refused
+from gateway.observability.metrics import count_error
 from signaling.interface import Notify, SessionError
 
 from .session import SessionServices, WebRtcSession
@@ -28,12 +30,24 @@ class WebRtcTransport:
         return self.services.ice.client_servers(session_id)
 
     def open(self, session_id: str, notify: Notify) -> WebRtcSession:
-        """A connection counts against the session limit from its first byte."""
+        """A connection counts against the session limit from its first byte.
+
+        Runs in the signaling connection's task: the session id bound here tags every log
+        record of that task and of the tasks it starts; every error the client is told about
+        is counted by code.
+        """
+        logs.bind(session_id=session_id)
+
+        async def counted(message: dict[str, Any]) -> None:
+            if message.get("type") == "error":
+                count_error("signaling", str(message.get("code")))
+            await notify(message)
+
         try:
             ticket = self.admission.admit("webrtc")
         except Refused as exc:
             raise SessionError(exc.code, exc.message, fatal=True) from None
-        session = WebRtcSession(session_id, self.services, notify=notify, ticket=ticket,
+        session = WebRtcSession(session_id, self.services, notify=counted, ticket=ticket,
                                 on_closed=self._closed)
         self.sessions[session_id] = session
         return session
