@@ -146,7 +146,7 @@ def create_app(
     async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
         services = SessionServices(
             recognizer=app[RECOGNIZER_KEY], directory=app[DIRECTORY_KEY], bus=bus, ice=ice,
-            insights=insights, settings=settings)
+            insights=insights, settings=settings, resume_grace=config.resume_grace)
         transport = WebRtcTransport(services, admission)
         app[WEBRTC_KEY] = transport
         directory = app[DIRECTORY_KEY]
