@@ -75,10 +75,10 @@ class ClientLink:
         """A resumed connection: it gets a fresh snapshot, then what still matters."""
         assert self.absence is not None
         self._send = notify
-        snapshot = [self.presence.snapshot()] if self.presence is not None else []
-        self.outbox.rebind(self.notify, keep=lambda m: not is_presence(m), first=snapshot)
         self.absence.back("signaling")
         self.absence.back("media")
+        snapshot = [self.presence.snapshot()] if self.presence is not None else []
+        self.outbox.rebind(self.notify, keep=lambda m: not is_presence(m), first=snapshot)
 
     async def close(self) -> None:
         if self.absence is not None:
