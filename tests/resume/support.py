@@ -67,7 +67,7 @@ async def reconnect(client: GatewayClient, *, within: float = 30.0,
         attempts += 1
         try:
             return await client.resume(track=track), attempts
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             if time.monotonic() > deadline:
                 raise AssertionError(f"could not reconnect within {within} s: {exc!r}") from exc
         except ResumeRefused:
