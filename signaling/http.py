@@ -40,7 +40,8 @@ MAX_BODY = 4 * protocol.MAX_MESSAGE_BYTES
 MAX_POLL_WAIT = 30.0
 # Some proxies hold a response back until a few KB have passed: a comment pushes them on.
 PADDING = b":" + b" " * 2048 + b"\n"
-GONE = 4409  # the client's Last-Event-ID is older than the events still held
+GONE = 4409
+ALIVE_CHECK = 1.0  # seconds between checks that an event stream's client is still there  # the client's Last-Event-ID is older than the events still held
 
 
 def setup(app: web.Application, factory: Callable[[], SessionFactory], registry: Registry,
@@ -199,9 +200,16 @@ async def _stream(request: web.Request, link: Link) -> web.StreamResponse:
                 break
             if link.epoch != epoch:
                 break
-            if not await events.wait_after(after, HEARTBEAT) and not link.carrier.closed \
+            quiet = time.monotonic()
+            # Woken by a message, a close or a newer reader; each second, look whether the
+            # client is still there (aiohttp does not cancel a handler whose client left).
+            while not await events.wait_after(after, ALIVE_CHECK) and not link.carrier.closed \
                     and link.epoch == epoch:
-                await response.write(b": keep-alive\n\n")
+                if request.transport is None or request.transport.is_closing():
+                    return response
+                if time.monotonic() - quiet >= HEARTBEAT:
+                    await response.write(b": keep-alive\n\n")
+                    quiet = time.monotonic()
     except (ConnectionError, RuntimeError):
         pass  # the client went away; the link notices when no reader returns
     finally:
@@ -227,9 +235,9 @@ async def _poll(request: web.Request, link: Link) -> web.Response:
         deadline = time.monotonic() + wait
         while events.last_id <= after and not link.carrier.closed and link.epoch == epoch:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or request.transport is None or request.transport.is_closing():
                 break
-            await events.wait_after(after, remaining)
+            await events.wait_after(after, min(remaining, ALIVE_CHECK))
         pending = events.since(after)
     finally:
         link.detach_reader()

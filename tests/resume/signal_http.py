@@ -25,7 +25,7 @@ class HttpSignal:
         self.query = query  # kept on every request (e.g. a load balancer's ?node=b)
         self.connection_id: str | None = None
         self.secret: str | None = None
-        self.last_event_id = 0
+        self.last_event_id: int | None = None  # sent as Last-Event-ID when known
         self.closed_with: dict[str, Any] | None = None
         self._lock = asyncio.Lock()
 
@@ -74,7 +74,7 @@ class HttpSignal:
 
     async def _stream(self) -> AsyncIterator[dict[str, Any]]:
         headers = dict(self.headers)
-        if self.last_event_id:
+        if self.last_event_id is not None:
             headers["Last-Event-ID"] = str(self.last_event_id)
         timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
         async with self.http.get(self._url("/signal/events"), headers=headers,
@@ -109,7 +109,8 @@ class HttpSignal:
 
     async def _polls(self) -> AsyncIterator[dict[str, Any]]:
         while True:
-            url = self._url("/signal/poll", f"after={self.last_event_id}&wait=20")
+            after = "" if self.last_event_id is None else f"after={self.last_event_id}&"
+            url = self._url("/signal/poll", f"{after}wait=20")
             async with self.http.get(url, headers=self.headers) as resp:
                 resp.raise_for_status()
                 body = await resp.json()
