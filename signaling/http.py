@@ -40,8 +40,8 @@ MAX_BODY = 4 * protocol.MAX_MESSAGE_BYTES
 MAX_POLL_WAIT = 30.0
 # Some proxies hold a response back until a few KB have passed: a comment pushes them on.
 PADDING = b":" + b" " * 2048 + b"\n"
-GONE = 4409
-ALIVE_CHECK = 1.0  # seconds between checks that an event stream's client is still there  # the client's Last-Event-ID is older than the events still held
+GONE = 4409  # the client's Last-Event-ID is older than the events still held
+ALIVE_CHECK = 1.0  # seconds between checks that an event stream's client is still there
 
 
 def setup(app: web.Application, factory: Callable[[], SessionFactory], registry: Registry,

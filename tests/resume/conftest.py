@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 
 from gateway.config import SessionSettings
+
+# The cluster fixtures (a real redis-server, nodes), for the cluster resume test.
+from tests.cluster.conftest import nodes, prefix, redis, redis_up  # noqa: F401
 from tests.conftest import RunningGateway, StartGateway
 from tests.resume.support import Recorder, recognizer
 from tests.resume.tcp_proxy import TcpProxy

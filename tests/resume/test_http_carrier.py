@@ -17,17 +17,17 @@ from gateway.config import SessionSettings
 from signaling import http_link
 from tests.conftest import RunningGateway
 from tests.resume.conftest import MakeProxy
+from tests.resume.signal_http import HttpSignal, HttpSignalError
 from tests.resume.support import (
     config,
     eventually,
     finals_of,
     join,
-    reconnect,
     recognizer,
+    reconnect,
     script,
     silence,
 )
-from tests.resume.signal_http import HttpSignal, HttpSignalError
 from tests.rtc_client import GatewayClient
 
 Scripted = Callable[..., Awaitable[RunningGateway]]
