@@ -16,7 +16,7 @@
   const ANSWER_TIMEOUT_MS = 20000;
   const MAX_HOPS = 3;
   const BACKOFF_FIRST_MS = 500;
-  const BACKOFF_MAX_MS = 8000;
+  const BACKOFF_MAX_MS = 4000;
   const MEDIA_DISCONNECTED_MS = 8000; // "disconnected" this long: the media path is broken
   const FEATURES = ["presence", "peer", "mute", "resume"]; // a call, and surviving blips
   // Errors about a single message, or warnings: the call goes on.
@@ -29,6 +29,15 @@
   }
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** Wait `ms`, or less if the browser says the network is back. */
+  function backoff(ms) {
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(timer); window.removeEventListener("online", done); resolve(); };
+      const timer = setTimeout(done, ms);
+      window.addEventListener("online", done);
+    });
+  }
 
   class GatewaySession {
     /**
@@ -339,7 +348,7 @@
             return;
           }
           this.o.onChange("reconnect", "retrying");
-          await sleep(delay * (0.5 + Math.random())); // jitter: clients of one outage spread out
+          await backoff(delay * (0.5 + Math.random())); // jitter: clients of one outage spread out
           delay = Math.min(BACKOFF_MAX_MS, delay * 2);
         }
       }
