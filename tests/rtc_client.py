@@ -200,6 +200,7 @@ class GatewayClient:
         self._result_event = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self.channel_closed = asyncio.Event()
+        self.channel_open = asyncio.Event()  # the current data channel opened
         self.connected_after: float | None = None
         self.offer_sdp: str | None = None
         self.answer_sdp: str | None = None
@@ -309,6 +310,8 @@ class GatewayClient:
         if data_channel:
             channel = self.pc.createDataChannel("insights")
             closed = self.channel_closed = asyncio.Event()
+            opened = self.channel_open = asyncio.Event()
+            channel.on("open", opened.set)
 
             @channel.on("message")
             def on_message(message: str) -> None:
