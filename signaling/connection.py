@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any, Protocol
 
 from . import protocol
@@ -69,12 +69,19 @@ class Registry:
     def __init__(self) -> None:
         self.connections: set[SignalingConnection] = set()
         self._bound: dict[str, SignalingConnection] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def bind(self, session_id: str, connection: SignalingConnection) -> SignalingConnection | None:
         """``connection`` now carries ``session_id``; returns the one it took it from."""
         previous = self._bound.get(session_id)
         self._bound[session_id] = connection
         return previous if previous is not connection else None
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background, holding a reference until it is done."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def pending_resumes(self) -> int:
         return sum(1 for c in self.connections if c.resuming and c.session is None)
@@ -252,7 +259,7 @@ class SignalingConnection:
             previous.superseded = True
             log.info("session %s: taken over from an older %s connection", self.session_id,
                      previous.carrier.kind)
-            asyncio.ensure_future(previous.carrier.close(
+            self.registry.spawn(previous.carrier.close(
                 CLOSE_RESUMED_ELSEWHERE, "session resumed on another connection"))
 
     async def _watch(self) -> None:

@@ -22,21 +22,14 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCPeerConnection
 
-from gateway.asr.base import Recognizer
-from gateway.config import SessionSettings
 from gateway.conversation.admission import Ticket
-from gateway.conversation.conversation import ConversationFull
-from gateway.conversation.directory import ConversationDirectory
-from gateway.conversation.insights import InsightsProvider
 from gateway.conversation.member import Member
 from gateway.conversation.presence import LeaveReason
 from gateway.conversation.start_config import StartConfig
-from gateway.outputs.bus import ResultBus
 from gateway.outputs.datachannel import DataChannelSink
 from gateway.pipeline.stream import MediaStream
 from gateway.transcript import Speaker
@@ -45,25 +38,14 @@ from signaling.interface import Answer, Notify, RemoteCandidate, Resumed, Sessio
 
 from . import admission, peer
 from .client_link import ClientLink
-from .ice import IceConfigurator
 from .intake import AudioIntake
 from .media import MediaPath, SessionMedia
 from .presence import relay_peer
+from .services import SessionServices
+
+__all__ = ["SessionServices", "WebRtcSession"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionServices:
-    """What every WebRTC session shares: built once by the app, handed to each session."""
-
-    recognizer: Recognizer
-    directory: ConversationDirectory
-    bus: ResultBus
-    ice: IceConfigurator
-    insights: InsightsProvider | None
-    settings: SessionSettings
-    resume_grace: float = 30.0  # seconds a resumable session waits for its client; 0: never
 
 
 class WebRtcSession:
@@ -118,21 +100,8 @@ class WebRtcSession:
     async def start(self, offer_sdp: str, config: Mapping[str, Any],
                     features: frozenset[str] = frozenset()) -> Answer:
         self._check_alive()
-        self.start_config, build_insights = admission.validate_config(
-            config, self._services.insights, self._settings.language)
-        peer.check_offer(offer_sdp)
-        blocked = self._services.ice.unusable()
-        if blocked is not None:
-            raise SessionError("turn_unavailable", blocked, fatal=True)
-        try:
-            self.member = self._services.directory.join(
-                self.speaker, self.start_config, build_insights,
-                accepts_peer="peer" in features)
-        except ConversationFull as exc:
-            raise SessionError("conversation_full", admission.full_message(exc),
-                               retryable=True,
-                               details={"maxParticipants": exc.limit} if exc.limit else None
-                               ) from None
+        self.start_config, self.member = admission.admit(self._services, self.id, config,
+                                                         offer_sdp, features)
         if "resume" in features and self._services.resume_grace > 0:
             self.client.enable_resume(self._services.resume_grace, on_change=self._reconnecting,
                                       on_expired=self._expired)

@@ -54,19 +54,25 @@ class WebRtcTransport:
         """Continue a session on a new connection, if ``token`` is its resume token."""
         session = self.sessions.get(session_id)
         if session is None or session.stopping:
-            raise self._refusal(session_id)
-        if not session.client.can_resume or not token_matches(session.client.token, token):
+            raise self._refusal(session_id, session.ended_as if session else None)
+        if not token_matches(session.client.token, token):
             self.resume_refusals += 1
             log.warning("session %s: resume refused (wrong token)", session_id)
             raise SessionError("resume_failed", "the resume token does not match this session",
                                retryable=True, details={"reason": "bad_token"})
+        if not session.client.can_resume:
+            self.resume_refusals += 1
+            raise SessionError("resume_failed", "this session cannot be resumed (its client did "
+                               "not ask for the 'resume' feature, or it has not been answered)",
+                               retryable=True, details={"reason": "not_resumable"})
         resumed = await session.resume(notify, last_seq=last_seq, offer_sdp=offer_sdp)
         self.resumes += 1
         return session, resumed
 
-    def _refusal(self, session_id: str) -> SessionError:
+    def _refusal(self, session_id: str, ending: str | None = None) -> SessionError:
         self.resume_refusals += 1
-        ended = self._ended.get(session_id)
+        ended = self._ended.get(session_id) or (
+            (time.monotonic(), ending or "ended") if ending is not None else None)
         if ended is None:
             return SessionError("resume_failed", "no such session here: start a new one",
                                 retryable=True, details={"reason": "unknown_session"})

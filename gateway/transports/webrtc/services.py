@@ -1,0 +1,24 @@
+"""What every WebRTC session shares: built once by the app, handed to each session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.asr.base import Recognizer
+from gateway.config import SessionSettings
+from gateway.conversation.directory import ConversationDirectory
+from gateway.conversation.insights import InsightsProvider
+from gateway.outputs.bus import ResultBus
+
+from .ice import IceConfigurator
+
+
+@dataclass(frozen=True, slots=True)
+class SessionServices:
+    recognizer: Recognizer
+    directory: ConversationDirectory
+    bus: ResultBus
+    ice: IceConfigurator
+    insights: InsightsProvider | None
+    settings: SessionSettings
+    resume_grace: float = 30.0  # seconds a resumable session waits for its client; 0: never
