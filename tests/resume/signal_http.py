@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -64,7 +64,7 @@ class HttpSignal:
         except aiohttp.ClientError:
             pass
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
+    async def events(self) -> AsyncGenerator[dict[str, Any], None]:
         if self.poll:
             async for message in self._polls():
                 yield message
@@ -72,7 +72,7 @@ class HttpSignal:
             async for message in self._stream():
                 yield message
 
-    async def _stream(self) -> AsyncIterator[dict[str, Any]]:
+    async def _stream(self) -> AsyncGenerator[dict[str, Any], None]:
         headers = dict(self.headers)
         if self.last_event_id is not None:
             headers["Last-Event-ID"] = str(self.last_event_id)
@@ -107,7 +107,7 @@ class HttpSignal:
                     elif field == "id":
                         event_id = value
 
-    async def _polls(self) -> AsyncIterator[dict[str, Any]]:
+    async def _polls(self) -> AsyncGenerator[dict[str, Any], None]:
         while True:
             after = "" if self.last_event_id is None else f"after={self.last_event_id}&"
             url = self._url("/signal/poll", f"{after}wait=20")

@@ -129,9 +129,10 @@ async def test_a_resumed_outbox_keeps_peer_messages_after_a_fresh_snapshot() -> 
     outbox.put({"type": "participants", "n": 1})
     await asyncio.sleep(0)
     outbox.pause()
-    for message in [{"type": "participant_joined"}, {"type": "peer", "n": 1},
-                    {"type": "participant_state"}, {"type": "peer", "n": 2},
-                    {"type": "peer", "n": 3}]:
+    away: list[dict[str, Any]] = [{"type": "participant_joined"}, {"type": "peer", "n": 1},
+                                  {"type": "participant_state"}, {"type": "peer", "n": 2},
+                                  {"type": "peer", "n": 3}]
+    for message in away:
         outbox.put(message)
     assert outbox.dropped == 1  # bounded while away: the oldest went
     outbox.rebind(second, keep=lambda m: not is_presence(m),
