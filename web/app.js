@@ -42,6 +42,7 @@
     errors: [], // {code, message}
     timings: {}, // ms since the join click
     link: null, // how signaling travels: "websocket" or "http" (a proxy blocked WebSockets)
+    linkMode: null, // "websocket", or over HTTP "events" (server-sent) or "poll" (long polls)
     reconnecting: false, reconnects: [], // resumes: {ms, attempts, media, link, replayed, missed}
     redirects: [], // {url, reason, nodeId} followed to reach the node serving the call
     lastSeq: 0, duplicates: 0, // data-channel results: highest seq, and repeats dropped
@@ -692,6 +693,8 @@
       if (value === "open") mark("channel");
     } else if (what === "link") {
       gateway.link = value;
+    } else if (what === "linkMode") {
+      gateway.linkMode = value; // "websocket", "events" (server-sent) or "poll"
     } else if (what === "peer") {
       setPeer(value);
       if (value === "connected") {

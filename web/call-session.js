@@ -135,6 +135,7 @@
       conn.onmessage = (message) => { if (this.conn === conn) this.dispatch(message); };
       conn.onclose = (event) => { if (this.conn === conn) this.connectionLost(event); };
       this.o.onChange("link", conn.kind);
+      this.o.onChange("linkMode", conn.mode || conn.kind);
       this.o.onChange("signaling", "open");
       return hello;
     }

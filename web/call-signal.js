@@ -4,7 +4,8 @@
  *
  * CallSignal.open(wsUrl, {resume, http}) resolves with {conn, hello}: the connection and the
  * server's first message. It tries the WebSocket first; if that cannot open (or opens and
- * says nothing), it falls back to HTTP by itself. A refusal the server sends (server_busy)
+ * says nothing), it falls back to HTTP by itself; and if the event stream says nothing
+ * either (a proxy that buffers streamed responses), to long polling. A refusal the server sends (server_busy)
  * rejects with that error's code. conn.onmessage(message) gets every later message;
  * conn.onclose({code, reason}) once, however the connection ends (a dead connection is
  * noticed: a WebSocket with no answer to pings for 30 s, an event stream silent for 40 s).
@@ -17,6 +18,8 @@
   const WS_SILENT_MS = 30000; // the server answers every ping: silence means a dead socket
   const HTTP_SILENT_MS = 40000; // the server sends a keep-alive comment every 15 s
   const MAX_BATCH = 32;
+  const STREAM_SILENT_MS = 4000; // no first event on the stream: a buffering proxy, so poll
+  const POLL_WAIT_S = 25;
 
   function failure(code, message, extra) {
     return Object.assign(new Error(message || code), { code, serverMessage: message || "" }, extra || {});
@@ -151,19 +154,23 @@
       this.outgoing = [];
       this.flushing = false;
       this.abort = new AbortController();
+      this.streamAbort = new AbortController();
+      this.mode = "events"; // "events" (server-sent events) or "poll" (long polling)
+      this.lastId = 0;
     }
 
-    url(path, resume) {
+    url(path, params) {
       const u = new URL(this.base.toString());
       u.pathname = `${u.pathname.replace(/\/$/, "")}${path}`;
-      if (resume) u.searchParams.set("resume", resume);
+      for (const [key, value] of Object.entries(params || {})) u.searchParams.set(key, String(value));
       return u.toString();
     }
 
     async start(resume) {
       let res;
       try {
-        res = await fetch(this.url("/signal/open", resume), { method: "POST", cache: "no-store" });
+        res = await fetch(this.url("/signal/open", resume ? { resume } : null),
+          { method: "POST", cache: "no-store" });
       } catch (e) {
         throw failure("unreachable", e.message);
       }
@@ -191,16 +198,53 @@
           if (!greeted) { greeted = true; clearTimeout(timer); reject(failure("unreachable", reason)); }
         };
         this.read();
+        setTimeout(() => {
+          if (!greeted && !this.closed) { // the stream is held back somewhere: poll instead
+            this.mode = "poll";
+            this.streamAbort.abort();
+            this.poll();
+          }
+        }, STREAM_SILENT_MS);
       });
+    }
+
+    async poll() {
+      while (!this.closed) {
+        let body;
+        try {
+          const res = await fetch(this.url("/signal/poll", { after: this.lastId, wait: POLL_WAIT_S }), {
+            headers: this.headers, cache: "no-store", signal: this.abort.signal });
+          if (!res.ok) throw new Error(`HTTP ${res.status}`);
+          body = await res.json();
+        } catch (e) {
+          this.lost(`polling: ${e.message}`);
+          return;
+        }
+        this.lastHeard = Date.now();
+        for (const event of Array.isArray(body.events) ? body.events : []) {
+          this.lastId = Math.max(this.lastId, Number(event.id) || 0);
+          this.deliver(event.message);
+          if (this.closed) return;
+        }
+        if (body.closed) {
+          if (this.onearlyclose) this.onearlyclose(body.closed.reason || "closed");
+          this.ended(Number(body.closed.code) || 1000, body.closed.reason);
+          return;
+        }
+      }
     }
 
     async read() {
       let res;
       try {
+        const both = new AbortController();
+        for (const s of [this.abort.signal, this.streamAbort.signal]) {
+          s.addEventListener("abort", () => both.abort(), { once: true });
+        }
         res = await fetch(this.url("/signal/events"), {
-          headers: this.headers, cache: "no-store", signal: this.abort.signal });
+          headers: this.headers, cache: "no-store", signal: both.signal });
       } catch (e) {
-        this.lost(`event stream: ${e.message}`);
+        if (this.mode === "events") this.lost(`event stream: ${e.message}`);
         return;
       }
       if (!res.ok || !res.body) {
@@ -225,14 +269,15 @@
           }
         }
       } catch (e) {
-        this.lost(`event stream: ${e.message}`);
+        if (this.mode === "events") this.lost(`event stream: ${e.message}`);
         return;
       }
-      this.lost("the event stream ended");
+      if (this.mode === "events") this.lost("the event stream ended");
     }
 
     onBlock(block) {
       let event = "message";
+      let id = null;
       const data = [];
       for (const line of block.split("\n")) {
         if (!line || line.startsWith(":")) continue;
@@ -242,14 +287,23 @@
         if (value.startsWith(" ")) value = value.slice(1);
         if (field === "event") event = value;
         else if (field === "data") data.push(value);
+        else if (field === "id") id = Number(value);
       }
+      if (this.mode !== "events") return;
+      if (id) this.lastId = Math.max(this.lastId, id);
       if (!data.length) return;
       let message;
       try { message = JSON.parse(data.join("\n")); } catch (e) { return; }
       if (event === "close") {
         if (this.onearlyclose) this.onearlyclose(message.reason || "closed");
         this.ended(Number(message.code) || 1000, message.reason);
-      } else if (this.onfirst) {
+      } else {
+        this.deliver(message);
+      }
+    }
+
+    deliver(message) {
+      if (this.onfirst) {
         const first = this.onfirst;
         this.onfirst = null;
         this.lastHeard = Date.now();

@@ -17,6 +17,7 @@ browser's) candidates directly, so cutting a proxy cuts signaling alone.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from tests.e2e.support import Browser, LaunchBrowser, MakeSpeech
 from tests.e2e.test_browser import open_page, wait_js
 from tests.resume.support import Recorder, eventually, recognizer
 from tests.resume.tcp_proxy import TcpProxy
+from tests.support.redis import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -245,3 +247,50 @@ async def test_the_page_follows_a_redirect_to_the_conversations_node(
     await wait_js(page, "() => window.gateway.state === 'ended'", timeout=20)
     assert kim.client is not None
     await kim.client.close()
+
+
+BUFFERING_CADDYFILE = """{
+\tadmin off
+\tauto_https off
+}
+:%d {
+\tencode gzip
+\treverse_proxy 127.0.0.1:%d
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy not installed")
+async def test_a_proxy_that_buffers_event_streams_makes_the_page_poll(
+        start_gateway: Any, launch_browser: LaunchBrowser, make_speech: MakeSpeech,
+        proxies: Any, tmp_path: Path) -> None:
+    """Caddy with ``encode gzip`` holds server-sent events back (caddyserver/caddy#6293);
+    behind a proxy that also refuses WebSockets, the page ends up long polling."""
+    gw: RunningGateway = await start_gateway(settings=SCRIPTED, recognizer=recognizer(),
+                                             insights=False)
+    port = free_port()
+    gateway_port = int(gw.url.rsplit(":", 1)[1])
+    (tmp_path / "Caddyfile").write_text(BUFFERING_CADDYFILE % (port, gateway_port))
+    caddy = await asyncio.create_subprocess_exec(
+        "caddy", "run", "--config", str(tmp_path / "Caddyfile"), "--adapter", "caddyfile",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        proxy = await proxies(f"http://127.0.0.1:{port}", upgrade="refuse")
+        browser = await launch_browser(make_speech(ALEX_SAYS, lead=0.5, tail=20.0))
+        page = await join(browser, proxy.url, "Ada")
+        h = await hook(page)
+        assert (h["link"], h["linkMode"]) == ("http", "poll")
+        await wait_js(page, "() => window.gateway.finals.length >= 2", timeout=20)
+        await page.click("#leave-button")
+        await wait_js(page, "() => window.gateway.state === 'ended'", timeout=20)
+        no_page_errors(browser)
+    finally:
+        caddy.terminate()
+        await asyncio.wait_for(caddy.wait(), 10)
