@@ -699,6 +699,7 @@
       setPeer(value);
       if (value === "connected") {
         mark("connected");
+        clearTimeout(current.connectTimer); // later connections have the session's own timers
         if (gateway.state === "connecting") setCallState("connected");
       }
     } else if (what === "reconnect") {
@@ -800,7 +801,6 @@
     for (const link of current.links.values()) link.close(); // the others stop hearing us now
     if (current.stream) for (const track of current.stream.getTracks()) track.stop();
     if (current.gw) {
-      current.byeWaiting = true;
       // The server flushes the last results onto the data channel, then says bye.
       await current.gw.bye(BYE_TIMEOUT_MS);
       await new Promise((resolve) => setTimeout(resolve, 150)); // let the last results land

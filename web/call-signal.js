@@ -320,6 +320,7 @@
 
     send(message) {
       if (this.closed) return;
+      if (message && message.type === "bye") this.byeSent = true; // the server closes then
       this.outgoing.push(message);
       if (!this.flushing) this.flush();
     }
@@ -346,7 +347,9 @@
 
     shut() {
       this.abort.abort();
-      if (this.headers) {
+      // After a bye the server ends the connection itself; a DELETE racing the bye's POST
+      // could reach it first and make the hang-up look like a lost connection.
+      if (this.headers && !this.byeSent) {
         fetch(this.url("/signal"), { method: "DELETE", headers: this.headers, keepalive: true })
           .catch(() => { /* the server forgets it after a while anyway */ });
       }
