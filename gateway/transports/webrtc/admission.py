@@ -21,6 +21,7 @@ from gateway.conversation.start_config import (
     check_language,
     parse_start_config,
 )
+from gateway.relays.choice import DownstreamPolicy
 from signaling.interface import SessionError
 
 from . import peer
@@ -30,8 +31,10 @@ from .services import SessionServices
 def admit(services: SessionServices, participant_id: str, config: Mapping[str, Any],
           offer_sdp: str, features: frozenset[str]) -> tuple[StartConfig, Member]:
     """Check the offer and join its conversation as participant ``participant_id``."""
-    start, build_insights = validate_config(config, services.insights,
-                                            services.settings.language)
+    relays = services.relays
+    start, build_insights = validate_config(
+        config, services.insights, services.settings.language,
+        downstreams=relays.policy if relays else None)
     peer.check_offer(offer_sdp)
     blocked = services.ice.unusable()
     if blocked is not None:
@@ -48,11 +51,12 @@ def admit(services: SessionServices, participant_id: str, config: Mapping[str, A
 
 
 def validate_config(config: Mapping[str, Any], provider: InsightsProvider | None,
-                    language: str) -> tuple[StartConfig, InsightsBuilder | None]:
+                    language: str, *, downstreams: DownstreamPolicy | None = None,
+                    ) -> tuple[StartConfig, InsightsBuilder | None]:
     """The offer's start config and its insights builder, or ``SessionError`` naming the
     field (``invalid_config``) or the language (``unsupported_language``)."""
     try:
-        start = parse_start_config(config)
+        start = parse_start_config(config, downstreams=downstreams)
         build = provider.prepare(start) if provider is not None else None
         check_language(start, language)
     except UnsupportedLanguage as exc:

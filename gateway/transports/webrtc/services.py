@@ -9,6 +9,7 @@ from gateway.config import SessionSettings
 from gateway.conversation.directory import ConversationDirectory
 from gateway.conversation.insights import InsightsProvider
 from gateway.outputs.bus import ResultBus
+from gateway.relays.manager import Relays
 
 from .ice import IceConfigurator
 
@@ -21,4 +22,5 @@ class SessionServices:
     ice: IceConfigurator
     insights: InsightsProvider | None
     settings: SessionSettings
+    relays: Relays | None = None  # downstream audio relays (--downstream, config.downstreams)
     resume_grace: float = 30.0  # seconds a resumable session waits for its client; 0: never
