@@ -171,7 +171,8 @@ def create_app(
     def session_services(app: web.Application) -> SessionServices:
         return SessionServices(
             recognizer=app[RECOGNIZER_KEY], directory=app[DIRECTORY_KEY], bus=bus, ice=ice,
-            insights=insights, settings=settings, relays=relays)
+            insights=insights, settings=settings, relays=relays,
+            resume_grace=config.resume_grace)
 
     async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
         transport = WebRtcTransport(session_services(app), admission)

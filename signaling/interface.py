@@ -52,6 +52,22 @@ class Answer:
     # being unusable while direct connections may still work. After, not before: a client
     # waiting for its answer must not mistake a warning for a rejection.
     warnings: tuple[tuple[str, str], ...] = ()
+    # Set when the client asked for "resume": the secret that lets it continue this session
+    # on a new connection, and how long the session waits for it.
+    resume_token: str | None = None
+    resume_grace: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """A session continued on a new connection."""
+
+    session_id: str
+    conversation_id: str
+    sdp: str | None = None  # the answer, when the resume brought a new offer
+    replayed: int = 0  # results sent again on the new data channel
+    missed: int | None = 0  # results after lastSeq no longer held (lost for this client)
+    grace: float = 0.0
 
 
 class SignalingSession(Protocol):
@@ -77,7 +93,9 @@ class SignalingSession(Protocol):
         """Graceful end (``bye``): flush final results, then close."""
 
     async def close(self) -> None:
-        """The signaling connection went away: free everything, flushing where possible."""
+        """The signaling connection went away. A session whose client asked for ``resume``
+        waits for it (its grace period) and goes on meanwhile; any other ends, flushing
+        where possible."""
 
     async def wait_closed(self) -> None:
         """Return once the session has ended, for whatever reason."""
@@ -89,3 +107,10 @@ class SessionFactory(Protocol):
 
     def open(self, session_id: str, notify: Notify) -> SignalingSession:
         """Create a session; raise ``SessionError("server_busy", ...)`` when full."""
+
+    async def resume(self, session_id: str, token: str, notify: Notify, *, last_seq: int,
+                     offer_sdp: str | None) -> tuple[SignalingSession, Resumed]:
+        """Continue session ``session_id`` on the connection ``notify`` belongs to, if
+        ``token`` is its resume token; ``SessionError`` (``resume_failed``, with a
+        ``reason``; ``sdp_required``; ``redirected``) otherwise. Its messages go through
+        ``notify`` from now on, once the connection calls ``answered()``."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .interface import Answer, RemoteCandidate
+from .interface import Answer, RemoteCandidate, Resumed
 
 # Large enough for any real SDP offer (Chrome's audio+data offer is ~3-6 KB, with many
 # candidates ~10 KB), small enough that a client cannot make us parse megabytes.
@@ -21,11 +21,15 @@ MAX_CANDIDATE_CHARS = 1024
 # ~300 bytes. Room for that with margin; the receiver is protected from anything larger.
 MAX_PEER_DATA_BYTES = 16 * 1024
 MAX_PARTICIPANT_ID_CHARS = 128
+MAX_SESSION_ID_CHARS = 128
+MAX_TOKEN_CHARS = 256
+# JSON numbers above 2**53 lose precision in JavaScript: no client can mean one as a seq.
+MAX_SEQ = 2**53
 
 PROTOCOL_VERSION = 1
 # Additions within version 1 that a client may rely on when the server lists them in
 # ``hello``; clients that do not know them ignore the messages they bring.
-FEATURES = ("presence", "peer", "mute")
+FEATURES = ("presence", "peer", "mute", "resume")
 
 
 class ProtocolError(Exception):
@@ -72,7 +76,22 @@ class Mute:
     muted: bool
 
 
-ClientMessage = Offer | Candidate | Bye | Ping | Peer | Mute
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Continue session ``session_id`` on this connection (instead of an offer).
+
+    ``token`` is the ``resumeToken`` of its answer; ``last_seq`` the highest ``seq`` the
+    client received on its data channel; ``sdp`` a new offer when its media connection is
+    gone (a new peer connection continuing the same recognition), else None.
+    """
+
+    session_id: str
+    token: str
+    last_seq: int = 0
+    sdp: str | None = None
+
+
+ClientMessage = Offer | Candidate | Bye | Ping | Peer | Mute | Resume
 
 
 def hello(session_id: str, ice_servers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -89,6 +108,20 @@ def answer(reply: Answer) -> dict[str, Any]:
     message: dict[str, Any] = {"type": "answer", "sdp": reply.sdp}
     if reply.conversation_id is not None:
         message["conversationId"] = reply.conversation_id
+    if reply.resume_token is not None:
+        message["resumeToken"] = reply.resume_token
+        message["resumeGrace"] = reply.resume_grace
+    return message
+
+
+def resumed(reply: Resumed) -> dict[str, Any]:
+    """The reply to a successful ``resume``; ``sdp`` (the answer) only when it offered."""
+    message: dict[str, Any] = {"type": "resumed", "sessionId": reply.session_id,
+                               "conversationId": reply.conversation_id,
+                               "replayed": reply.replayed, "missed": reply.missed,
+                               "resumeGrace": reply.grace}
+    if reply.sdp is not None:
+        message["sdp"] = reply.sdp
     return message
 
 
@@ -164,6 +197,8 @@ def parse(text: str) -> ClientMessage:
         return _parse_peer(data)
     if kind == "mute":
         return Mute(_field(data, "muted", bool, "mute"))
+    if kind == "resume":
+        return _parse_resume(data)
     raise ProtocolError("unknown_type", f"unknown message type '{kind[:64]}'")
 
 
@@ -214,3 +249,26 @@ def _parse_peer(data: Mapping[str, Any]) -> Peer:
         raise ProtocolError("peer_data_too_large",
                             f"'data' is {size} bytes; at most {MAX_PEER_DATA_BYTES} are relayed")
     return Peer(to=to, data=body)
+
+
+def _parse_resume(data: Mapping[str, Any]) -> Resume:
+    session_id = _field(data, "sessionId", str, "resume")
+    if not 0 < len(session_id) <= MAX_SESSION_ID_CHARS:
+        raise ProtocolError("invalid_field", "'sessionId' must be the sessionId of the session "
+                            f"to resume (1-{MAX_SESSION_ID_CHARS} characters)")
+    token = _field(data, "resumeToken", str, "resume")
+    if not 0 < len(token) <= MAX_TOKEN_CHARS:
+        raise ProtocolError("invalid_field", "'resumeToken' must be the resumeToken of the "
+                            "session's answer")
+    last_seq = data.get("lastSeq", 0)
+    if last_seq is None:
+        last_seq = 0
+    if isinstance(last_seq, bool) or not isinstance(last_seq, int) \
+            or not 0 <= last_seq <= MAX_SEQ:
+        raise ProtocolError("invalid_field", "'lastSeq' must be an integer from 0 (the highest "
+                            "'seq' received on the data channel)")
+    sdp = data.get("sdp")
+    if sdp is not None and (not isinstance(sdp, str) or not sdp.strip()):
+        raise ProtocolError("invalid_field", "'sdp' must be a new offer's SDP, or absent to "
+                            "keep the media connection")
+    return Resume(session_id=session_id, token=token, last_seq=last_seq, sdp=sdp)

@@ -60,7 +60,7 @@ def test_peer_data_limit_counts_compact_utf8() -> None:
 
 
 def test_hello_lists_features_and_errors_may_carry_facts() -> None:
-    assert protocol.hello("s", [])["features"] == ["presence", "peer", "mute"]
+    assert protocol.hello("s", [])["features"] == ["presence", "peer", "mute", "resume"]
     offer = protocol.parse('{"type":"offer","sdp":"v=0","features":["peer","video","presence"]}')
     assert isinstance(offer, protocol.Offer) and offer.features == {"peer", "presence"}
     assert protocol.parse('{"type":"offer","sdp":"v=0"}') == protocol.Offer("v=0", {})

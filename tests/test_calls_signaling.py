@@ -70,7 +70,7 @@ async def test_hello_announces_the_call_features(call: tuple[RunningGateway, Joi
     _, join = call
     alex = await join("Alex", offer=False)
     assert alex.hello["protocolVersion"] == 1
-    assert alex.hello["features"] == ["presence", "peer", "mute"]
+    assert alex.hello["features"] == ["presence", "peer", "mute", "resume"]
 
 
 async def test_roster_follows_the_answer_and_joins_are_announced(

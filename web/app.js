@@ -2,7 +2,10 @@
  *
  * Two kinds of connection per person:
  *  - to the gateway: microphone audio (WebRTC) for recognition, results back on the
- *    "insights" data channel; signaling is JSON on the /ws WebSocket (docs/protocol.md);
+ *    "insights" data channel; signaling is JSON on the /ws WebSocket, or over HTTP where a
+ *    proxy blocks WebSockets (call-signal.js, docs/protocol.md). call-session.js keeps that
+ *    session alive: it follows redirects to another node, and after a network blip it
+ *    reconnects and resumes the same session ("Reconnecting…", "Reconnected.");
  *  - to each other person: direct audio (call-peers.js), negotiated through the same /ws
  *    ("peer" messages), with presence ("participants", "participant_joined/left/state").
  * The gateway never carries the call's audio between people; it only listens.
@@ -13,8 +16,6 @@
 "use strict";
 
 (function () {
-  const HELLO_TIMEOUT_MS = 10000;
-  const ANSWER_TIMEOUT_MS = 20000;
   const CONNECT_TIMEOUT_MS = 35000; // the server gives up after 30 s and says so
   const BYE_TIMEOUT_MS = 15000; // server: flush up to 10 s + data channel drain 2 s
   const POLL_MS = 250; // levels and link facts
@@ -40,6 +41,11 @@
     analytics: null, events: [],
     errors: [], // {code, message}
     timings: {}, // ms since the join click
+    link: null, // how signaling travels: "websocket" or "http" (a proxy blocked WebSockets)
+    linkMode: null, // "websocket", or over HTTP "events" (server-sent) or "poll" (long polls)
+    reconnecting: false, reconnects: [], // resumes: {ms, attempts, media, link, replayed, missed}
+    redirects: [], // {url, reason, nodeId} followed to reach the node serving the call
+    lastSeq: 0, duplicates: 0, // data-channel results: highest seq, and repeats dropped
   };
   window.gateway = gateway;
   // For tests and debugging: renegotiate a link now (both sides at once makes glare).
@@ -63,6 +69,11 @@
     unplug() { // what the browser does when the microphone is pulled out
       if (call && call.track) call.track.dispatchEvent(new Event("ended"));
     },
+    breakMedia() { // the media connection to the gateway dies (the page renegotiates it)
+      if (call && call.gw && call.gw.pc) call.gw.pc.close();
+      if (call && call.gw) call.gw.mediaState({ connectionState: "failed" });
+    },
+    session() { return call ? call.gw : null; },
   } });
 
   // ---------------------------------------------------------------- words for people
@@ -81,6 +92,12 @@
       "It may be down, or a proxy may block the connection. Try again in a moment."],
     signaling_timeout: ["The call server did not answer in time.", "Try again in a moment."],
     signaling_closed: ["The call server closed the connection.", "The call has ended for you."],
+    reconnect_failed: ["Could not reconnect: the call server could not be reached.",
+      "The connection was lost for too long, so the call ended for you. Press Join again to rejoin."],
+    resume_failed: ["Could not reconnect: the call server no longer had your place in the call.",
+      "Press Join again to rejoin the call."],
+    too_many_redirects: ["Could not connect: the call servers kept sending the page elsewhere.",
+      "Try again in a moment."],
     server_busy: ["The call server is busy.", "It is at its limit of calls; try again later."],
     shutting_down: ["The call server is restarting.", "Try again in a moment."],
     ice_failed: ["Your audio could not reach the call server.",
@@ -204,13 +221,16 @@
       default: break;
     }
     const parts = [];
+    if (gateway.reconnecting) parts.push("Reconnecting…");
     if (!others.length) {
       const last = gateway.departed[gateway.departed.length - 1];
       if (last) parts.push(last.reason === "dropped" ? `${last.name}'s connection dropped.` : `${last.name} left the call.`);
       parts.push("Waiting for someone to join: share the invite link.");
     } else {
       parts.push(`In call with ${names(others)}.`);
-      const trouble = others.filter((p) => p.audio === "reconnecting" || p.audio === "failed");
+      const away = others.filter((p) => p.reconnecting);
+      if (away.length) parts.push(`${names(away)}'s connection dropped: reconnecting…`);
+      const trouble = others.filter((p) => !p.reconnecting && (p.audio === "reconnecting" || p.audio === "failed"));
       if (trouble.length) parts.push(`Reconnecting to ${names(trouble)}…`);
       const muted = others.filter((p) => p.muted);
       if (muted.length) parts.push(`${names(muted)} ${muted.length === 1 ? "is" : "are"} muted.`);
@@ -231,6 +251,7 @@
     li.dataset.id = p.id || "";
     li.dataset.self = self ? "true" : "false";
     li.dataset.muted = p.muted ? "true" : "false";
+    li.dataset.reconnecting = (self ? gateway.reconnecting : p.reconnecting) ? "true" : "false";
     const speaking = !p.muted && p.level > SPEAKING_LEVEL;
     li.dataset.speaking = speaking ? "true" : "false";
     const name = displayName(p);
@@ -239,6 +260,8 @@
     text.append(el("span", "person-name", self ? `${name} (you)` : name));
     let state = "";
     if (self && gateway.mic === "ended") state = "Microphone disconnected";
+    else if (!self && p.reconnecting) state = "Reconnecting…";
+    else if (self && gateway.reconnecting) state = "Reconnecting…";
     else if (p.muted) state = self && p.level > SPEAKING_LEVEL ? "Muted: you are talking but nobody hears you" : "Muted";
     else if (!self && p.audio && AUDIO_WORDS[p.audio]) state = AUDIO_WORDS[p.audio];
     else if (speaking) state = "Speaking";
@@ -308,11 +331,12 @@
     const direct = info.acceptsPeer !== false; // false: in the call for the transcript only
     if (!p) {
       p = { id: info.id, name: info.name || null, userId: info.userId || null, muted: Boolean(info.muted),
-        audio: direct ? "connecting" : "none", level: 0 };
+        reconnecting: Boolean(info.reconnecting), audio: direct ? "connecting" : "none", level: 0 };
       gateway.people.push(p);
       gateway.departed = gateway.departed.filter((d) => d.id !== info.id);
     } else {
-      Object.assign(p, { name: info.name || p.name, userId: info.userId || p.userId, muted: Boolean(info.muted) });
+      Object.assign(p, { name: info.name || p.name, userId: info.userId || p.userId, muted: Boolean(info.muted),
+        reconnecting: Boolean(info.reconnecting) });
     }
     if (direct) linkFor(info, initiator);
     render();
@@ -371,8 +395,13 @@
   function onPresence(current, message) {
     if (message.type === "participants") {
       gateway.maxParticipants = Number(message.maxParticipants) || null;
+      const listed = Array.isArray(message.participants) ? message.participants : [];
+      // After a resume it is a fresh roster: whoever is not in it left meanwhile.
+      for (const p of gateway.people.slice()) {
+        if (!listed.some((l) => l && l.id === p.id)) removePerson(p, "left");
+      }
       // We arrived after them: we offer to each (the newcomer starts the negotiation).
-      for (const p of Array.isArray(message.participants) ? message.participants : []) addPerson(p, true);
+      for (const p of listed) addPerson(p, true);
     } else if (message.type === "participant_joined") {
       addPerson(message.participant, false);
     } else if (message.type === "participant_left") {
@@ -381,7 +410,10 @@
       const info = message.participant || {};
       if (info.id === gateway.sessionId) return; // the acknowledgement of our own mute
       const p = person(info.id);
-      if (p) p.muted = Boolean(info.muted);
+      if (p) {
+        p.muted = Boolean(info.muted);
+        p.reconnecting = Boolean(info.reconnecting);
+      }
       render();
     } else if (message.type === "peer") {
       const from = typeof message.from === "string" ? message.from : null;
@@ -434,7 +466,7 @@
     });
     if (current.meter) current.meter.stop();
     current.meter = audioContext ? new window.CallMic.LevelMeter(audioContext, track) : null;
-    if (current.sender) current.sender.replaceTrack(track).catch(() => {});
+    if (current.gw && current.gw.sender) current.gw.sender.replaceTrack(track).catch(() => {});
     for (const link of current.links.values()) link.setTrack(track, stream);
     if (old && old !== track) old.stop();
   }
@@ -544,16 +576,6 @@
     return `${scheme}//${window.location.host}/ws`;
   }
 
-  function withTimeout(promise, ms, code) {
-    let timer;
-    return Promise.race([
-      promise,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error(code), { code })), ms);
-      }),
-    ]).finally(() => clearTimeout(timer));
-  }
-
   class CallError extends Error {
     constructor(code, message, facts) {
       super(message || code);
@@ -568,11 +590,12 @@
     clearAlert();
     transcript.reset();
     Object.assign(gateway, { errors: [], timings: {}, people: [], departed: [], peers: {},
-      localLevels: [], muted: false, sessionId: null, conversationId: null });
+      localLevels: [], muted: false, sessionId: null, conversationId: null, link: null,
+      reconnecting: false, reconnects: [], redirects: [], duplicates: 0, lastSeq: 0 });
     call = {
-      clickedAt: performance.now(), startedAtEpoch: Date.now(), ws: null, pc: null, channel: null,
-      stream: null, track: null, sender: null, meter: null, localLevel: 0, links: new Map(),
-      iceServers: [], waiters: [], pendingCandidates: [], offerSent: false, ended: false,
+      clickedAt: performance.now(), startedAtEpoch: Date.now(), gw: null,
+      stream: null, track: null, meter: null, localLevel: 0, links: new Map(),
+      iceServers: [], early: [], answered: false, ended: false,
     };
     const current = call;
     const alive = () => generation === myGeneration && !current.ended;
@@ -606,79 +629,32 @@
 
     try {
       setCallState("connecting");
-      const hello = await openSignaling(current);
-      if (!alive()) return;
-      mark("hello");
-      gateway.sessionId = hello.sessionId || null;
-      gateway.features = Array.isArray(hello.features) ? hello.features : [];
-      const policy = await policyPromise;
-      const relay = params.get("relay") === "1" || Boolean(policy && policy.iceTransportPolicy === "relay");
-      let iceServers = Array.isArray(hello.iceServers) ? hello.iceServers : [];
-      if (!iceServers.length && policy && Array.isArray(policy.iceServers)) iceServers = policy.iceServers;
-      current.iceServers = iceServers;
-      gateway.relay = relay;
-      gateway.iceTransportPolicy = relay ? "relay" : "all";
-      const note = $("relay-note");
-      note.hidden = !relay;
-      note.textContent = relay ? "Relay-only: all audio goes through the relay (TURN) server." : "";
-      if (relay && !iceServers.some((s) => [].concat(s.urls || s.url || [])
-        .some((u) => /^turns?:/i.test(String(u))))) {
-        throw new CallError("no_relay");
-      }
-
-      const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: relay ? "relay" : "all" });
-      current.pc = pc;
-      // The data channel must exist before the offer: results are delivered on it.
-      const channel = pc.createDataChannel("insights", { ordered: true });
-      current.channel = channel;
-      setChannel(channel.readyState);
-      channel.onopen = () => { if (alive() || current.byeWaiting) { setChannel("open"); mark("channel"); } };
-      channel.onclose = () => { if (call === current) setChannel("closed"); };
-      channel.onmessage = (event) => {
-        if (call === current && typeof event.data === "string") transcript.onMessage(event.data);
-      };
-      current.sender = pc.addTrack(current.track, current.stream);
-      pc.onicecandidate = (event) => {
-        if (!alive()) return;
-        const c = event.candidate;
-        if (c && !c.candidate) return; // Chrome's empty end-of-generation candidate
-        const message = c
-          ? { type: "candidate", candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex }
-          : { type: "candidate", candidate: null, sdpMid: firstMid(pc), sdpMLineIndex: 0 };
-        if (current.offerSent) send(current, message);
-        else current.pendingCandidates.push(message);
-      };
-      pc.oniceconnectionstatechange = () => { if (call === current) gateway.ice = pc.iceConnectionState; };
-      pc.onconnectionstatechange = () => {
-        if (call !== current) return;
-        const state = pc.connectionState;
-        setPeer(state);
-        if (state === "connected") {
-          mark("connected");
-          if (gateway.state === "connecting") setCallState("connected");
-        } else if (state === "failed" && alive() && gateway.state !== "stopping") {
-          fail(current, "ice_failed");
-        }
-      };
-
-      await pc.setLocalDescription(await pc.createOffer());
-      if (!alive()) return;
-      send(current, { type: "offer", sdp: pc.localDescription.sdp, config: startConfig(),
-        features: ["presence", "peer", "mute"] }); // a call: the others, their audio, mute
-      current.offerSent = true;
-      for (const message of current.pendingCandidates.splice(0)) send(current, message);
-
-      const answer = await withTimeout(
-        waitFor(current, (m) => m.type === "answer"), ANSWER_TIMEOUT_MS, "signaling_timeout");
-      if (!alive()) return;
-      await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+      const gw = new window.CallSession.GatewaySession({
+        wsUrl: wsUrl(), config: startConfig,
+        track: () => current.track, stream: () => current.stream,
+        onHello: (hello) => onHello(current, hello, policyPromise),
+        onSignal: (message) => { if (call === current) onSignal(current, message); },
+        onResult: (data) => {
+          if (call !== current) return;
+          gateway.lastSeq = gw.lastSeq;
+          transcript.onMessage(data);
+        },
+        onChange: (what, value) => { if (call === current) onSessionChange(current, what, value); },
+        onFail: (code, message, facts) => { if (call === current && !current.ended) fail(current, code, message, facts); },
+      });
+      current.gw = gw;
+      const answer = await gw.start();
+      if (!alive() || !answer) return;
       mark("answer");
+      gateway.redirects = gw.redirects.slice();
       showInvite(answer.conversationId);
       current.answered = true;
-      for (const message of (current.early || []).splice(0)) onPresence(current, message);
+      for (const message of current.early.splice(0)) onPresence(current, message);
       current.pollTimer = setInterval(() => poll(current), POLL_MS);
       current.connectTimer = setTimeout(() => {
-        if (alive() && pc.connectionState !== "connected") fail(current, "connect_timeout");
+        if (alive() && gw.pc && gw.pc.connectionState !== "connected" && !gw.reconnecting) {
+          fail(current, "connect_timeout");
+        }
       }, CONNECT_TIMEOUT_MS);
     } catch (err) {
       if (!alive()) return;
@@ -687,59 +663,77 @@
     }
   }
 
-  function firstMid(pc) {
-    const t = pc.getTransceivers()[0];
-    return (t && t.mid) || "0";
+  /** The gateway greeted us: our id, its features, and the ICE servers for our connections. */
+  async function onHello(current, hello, policyPromise) {
+    if (!gateway.sessionId || !current.answered) gateway.sessionId = hello.sessionId || null;
+    mark("hello");
+    gateway.features = Array.isArray(hello.features) ? hello.features : [];
+    const policy = await policyPromise;
+    const relay = params.get("relay") === "1" || Boolean(policy && policy.iceTransportPolicy === "relay");
+    let iceServers = Array.isArray(hello.iceServers) ? hello.iceServers : [];
+    if (!iceServers.length && policy && Array.isArray(policy.iceServers)) iceServers = policy.iceServers;
+    current.iceServers = iceServers;
+    gateway.relay = relay;
+    gateway.iceTransportPolicy = relay ? "relay" : "all";
+    const note = $("relay-note");
+    note.hidden = !relay;
+    note.textContent = relay ? "Relay-only: all audio goes through the relay (TURN) server." : "";
+    if (relay && !iceServers.some((s) => [].concat(s.urls || s.url || [])
+      .some((u) => /^turns?:/i.test(String(u))))) {
+      throw new CallError("no_relay");
+    }
+    return { iceServers, relay };
   }
 
-  function openSignaling(current) {
-    return new Promise((resolve, reject) => {
-      let ws;
-      try {
-        ws = new WebSocket(wsUrl());
-      } catch (e) {
-        reject(new CallError("unreachable", e.message));
-        return;
+  /** What the gateway session reports: connection states, the carrier, reconnecting. */
+  function onSessionChange(current, what, value) {
+    if (what === "signaling") setSignaling(value);
+    else if (what === "channel") {
+      setChannel(value);
+      if (value === "open") mark("channel");
+    } else if (what === "link") {
+      gateway.link = value;
+    } else if (what === "linkMode") {
+      gateway.linkMode = value; // "websocket", "events" (server-sent) or "poll"
+    } else if (what === "peer") {
+      setPeer(value);
+      if (value === "connected") {
+        mark("connected");
+        clearTimeout(current.connectTimer); // later connections have the session's own timers
+        if (gateway.state === "connecting") setCallState("connected");
       }
-      current.ws = ws;
-      setSignaling("connecting");
-      let greeted = false;
-      const timer = setTimeout(() => {
-        if (!greeted) {
-          reject(new CallError("signaling_timeout"));
-          try { ws.close(); } catch (e) { /* closing anyway */ }
-        }
-      }, HELLO_TIMEOUT_MS);
-      ws.onopen = () => { if (call === current) setSignaling("open"); };
-      ws.onerror = () => { /* onclose follows with the details */ };
-      ws.onclose = (event) => {
-        clearTimeout(timer);
-        if (call === current) setSignaling("closed");
-        if (!greeted) {
-          const error = current.lastError; // the server may have said why (server_busy)
-          if (error) reject(new CallError(error.code, error.message));
-          else reject(new CallError("unreachable", event.code ? `WebSocket closed with code ${event.code}` : ""));
-          return;
-        }
-        onSignalingClosed(current);
-      };
-      ws.onmessage = (event) => {
-        let message;
-        try {
-          message = JSON.parse(event.data);
-        } catch (e) {
-          return;
-        }
-        if (!message || typeof message !== "object") return;
-        if (message.type === "hello" && !greeted) {
-          greeted = true;
-          clearTimeout(timer);
-          resolve(message);
-          return;
-        }
-        onSignal(current, message);
-      };
-    });
+    } else if (what === "reconnect") {
+      onReconnect(current, value);
+    }
+  }
+
+  function onReconnect(current, value) {
+    const gw = current.gw;
+    if (value === "reconnecting" || value === "retrying") {
+      if (!gateway.reconnecting) gateway.reconnectStartedAt = Date.now();
+      gateway.reconnecting = true;
+      setSignaling("reconnecting");
+      showNote("Reconnecting…", value === "retrying" ? "The call goes on as soon as the connection is back." : "");
+    } else if (value === "reconnected") {
+      gateway.reconnecting = false;
+      gateway.reconnects = gw.resumes.slice();
+      gateway.redirects = gw.redirects.slice();
+      if (gateway.muted) gw.send({ type: "mute", muted: true }); // in case it was lost meanwhile
+      showNote("Reconnected.", "", 4000);
+    } else if (value === "redirected") {
+      gateway.redirects = gw.redirects.slice();
+    }
+    render();
+  }
+
+  /** A short line under the call controls: what the connection is doing, in words. */
+  function showNote(title, text, clearAfterMs) {
+    const note = $("connection-note");
+    clearTimeout(showNote.timer);
+    note.textContent = text ? `${title} ${text}` : title;
+    note.hidden = false;
+    note.dataset.state = title.startsWith("Reconnected") ? "ok" : "busy";
+    if (clearAfterMs) showNote.timer = setTimeout(() => { note.hidden = true; }, clearAfterMs);
   }
 
   const PRESENCE = new Set(["participants", "participant_joined", "participant_left", "participant_state", "peer"]);
@@ -749,51 +743,24 @@
     "unknown_participant", "rate_limited", "peer_data_too_large", "no_session"]);
 
   function onSignal(current, message) {
-    for (const waiter of current.waiters.slice()) {
-      if (waiter.match(message)) {
-        current.waiters.splice(current.waiters.indexOf(waiter), 1);
-        waiter.resolve(message);
-      }
-    }
     if (PRESENCE.has(message.type)) {
       // The server sends these after the answer; the page applies its answer first.
       if (current.answered) onPresence(current, message);
-      else (current.early = current.early || []).push(message);
-    } else if (message.type === "candidate" && current.pc && message.candidate) {
-      current.pc.addIceCandidate({
-        candidate: message.candidate, sdpMid: message.sdpMid, sdpMLineIndex: message.sdpMLineIndex,
-      }).catch(() => {});
+      else current.early.push(message);
     } else if (message.type === "error") {
       const code = String(message.code || "error");
       const text = typeof message.message === "string" ? message.message : "";
-      current.lastError = { code, message: text };
-      for (const waiter of current.waiters.splice(0)) waiter.reject(new CallError(code, text, message));
-      if (NON_FATAL.has(code) && current.offerSent) {
+      if (NON_FATAL.has(code) && current.gw && current.gw.offerSent) {
         gateway.errors.push({ code, message: text });
         return;
       }
-      if (!current.ended && gateway.state !== "stopping") fail(current, code, text);
+      if (!current.ended && gateway.state !== "stopping") fail(current, code, text, message);
       else gateway.errors.push({ code, message: text });
     }
   }
 
-  function onSignalingClosed(current) {
-    for (const waiter of current.waiters.splice(0)) {
-      waiter.reject(new CallError(current.lastError ? current.lastError.code : "signaling_closed",
-        current.lastError ? current.lastError.message : ""));
-    }
-    if (current.ended || current.byeWaiting || call !== current) return;
-    if (current.lastError) return; // already reported
-    fail(current, "signaling_closed");
-  }
-
-  function waitFor(current, match) {
-    return new Promise((resolve, reject) => current.waiters.push({ match, resolve, reject }));
-  }
-
   function send(current, message) {
-    const ws = current.ws;
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+    if (current.gw) current.gw.send(message);
   }
 
   function teardown(current) {
@@ -803,17 +770,18 @@
     for (const link of current.links.values()) link.close();
     for (const id of Object.keys(gateway.peers)) gateway.peers[id].state = "closed";
     gateway.people = [];
+    gateway.reconnecting = false;
+    $("connection-note").hidden = true;
     if (current.meter) current.meter.stop();
     current.meter = null;
     if (current.stream) for (const track of current.stream.getTracks()) track.stop();
-    if (current.pc) {
-      try { current.pc.close(); } catch (e) { /* already closed */ }
-    }
-    if (current.ws && current.ws.readyState <= WebSocket.OPEN) {
-      try { current.ws.close(1000, "done"); } catch (e) { /* already closed */ }
+    const hadPeer = Boolean(current.gw && current.gw.pc);
+    if (current.gw) {
+      gateway.duplicates = current.gw.duplicates;
+      current.gw.close();
     }
     gateway.mic = gateway.mic === "error" ? "error" : "off";
-    setPeer(current.pc ? "closed" : gateway.peer);
+    setPeer(hadPeer ? "closed" : gateway.peer);
     setChannel("closed");
     setSignaling("closed");
     transcript.setPartial("");
@@ -832,17 +800,9 @@
     setCallState("stopping");
     for (const link of current.links.values()) link.close(); // the others stop hearing us now
     if (current.stream) for (const track of current.stream.getTracks()) track.stop();
-    if (current.offerSent && current.ws && current.ws.readyState === WebSocket.OPEN) {
-      current.byeWaiting = true;
-      const closed = new Promise((resolve) => current.ws.addEventListener("close", resolve, { once: true }));
-      send(current, { type: "bye" });
+    if (current.gw) {
       // The server flushes the last results onto the data channel, then says bye.
-      const byeOrClose = Promise.race([waitFor(current, (m) => m.type === "bye").catch(() => {}), closed]);
-      try {
-        await withTimeout(byeOrClose, BYE_TIMEOUT_MS, "bye_timeout");
-      } catch (e) {
-        gateway.errors.push({ code: "bye_timeout", message: "no bye from the server in time" });
-      }
+      await current.gw.bye(BYE_TIMEOUT_MS);
       await new Promise((resolve) => setTimeout(resolve, 150)); // let the last results land
     }
     if (call !== current) return;
@@ -892,6 +852,7 @@
     }
     window.addEventListener("pagehide", () => {
       if (call && !call.ended) {
+        if (call.gw) call.gw.stopping = true; // no reconnecting from a page that is going
         send(call, { type: "bye" }); // the others see "left", not "dropped"
         teardown(call);
       }

@@ -283,12 +283,15 @@
       }
     }
 
+    /** One data-channel result: its JSON text, or the object already parsed. */
     function onMessage(text) {
-      let data;
-      try {
-        data = JSON.parse(text);
-      } catch (e) {
-        return;
+      let data = text;
+      if (typeof text === "string") {
+        try {
+          data = JSON.parse(text);
+        } catch (e) {
+          return;
+        }
       }
       if (!data || typeof data !== "object") return;
       if (hook.events.length > 2000) hook.events.splice(0, 1000); // bounded for long calls

@@ -5,7 +5,9 @@ applies an offer naming a conversation, the directory places the conversation; i
 node hosts it, the client gets a ``redirect`` to that node and the connection ends before
 anything is built here. A node at its session limit answers offers with a ``redirect`` to
 the least-loaded node that has room (or ``server_busy`` when none has). Sessions are
-recorded in Redis (for resume) while they live and for the resume window after.
+recorded in Redis (for resume) while they live and for the resume window after; a client
+that comes to resume a session this node does not have is redirected to the node that has
+it (``session_elsewhere``).
 
 Everything else is passed through unchanged, including methods this wrapper does not know
 (``__getattr__``), so the signaling side can grow without touching it.
@@ -13,6 +15,7 @@ Everything else is passed through unchanged, including methods this wrapper does
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +25,7 @@ from signaling.interface import (
     Answer,
     Notify,
     RemoteCandidate,
+    Resumed,
     SessionError,
     SessionFactory,
     SignalingSession,
@@ -31,7 +35,7 @@ from .admission import ClusterAdmission
 from .cluster import Cluster
 from .directory import ClusterDirectory
 from .nodes import NodeInfo
-from .redirect import redirect_message, redirected_error
+from .redirect import redirect_message, redirected_error, resume_redirect
 
 
 class ClusterSessionFactory:
@@ -57,6 +61,20 @@ class ClusterSessionFactory:
             return MovedSession(notify, target)
         return RoutedSession(session, session_id, notify, self._cluster, self._directory)
 
+    async def resume(self, session_id: str, token: str, notify: Notify, *, last_seq: int,
+                     offer_sdp: str | None) -> tuple[SignalingSession, Resumed]:
+        try:
+            return await self._inner.resume(session_id, token, notify, last_seq=last_seq,
+                                            offer_sdp=offer_sdp)
+        except SessionError as exc:
+            if exc.code != "resume_failed" or exc.details.get("reason") != "unknown_session":
+                raise
+            message = await resume_redirect(self._cluster, session_id)
+            if message is None:
+                raise
+        await notify(message)
+        raise redirected_error("session_elsewhere", message["nodeId"], message["url"])
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
@@ -71,6 +89,7 @@ class RoutedSession:
         self._notify = notify
         self._cluster = cluster
         self._directory = directory
+        self._recorder: asyncio.Task[None] | None = None
 
     async def start(self, offer_sdp: str, config: Mapping[str, Any],
                     features: frozenset[str] = frozenset()) -> Answer:
@@ -84,7 +103,14 @@ class RoutedSession:
                 raise redirected_error("conversation_elsewhere", exc.node_id, exc.url) from None
         answer = await self._inner.start(offer_sdp, config, features)
         self._cluster.session_started(self._id, answer.conversation_id)
+        # Recorded as ended when it ends, not when its connection closes: a resumable
+        # session outlives its connection.
+        self._recorder = asyncio.ensure_future(self._record_end())
         return answer
+
+    async def _record_end(self) -> None:
+        await self._inner.wait_closed()
+        self._cluster.session_ended(self._id)
 
     async def add_candidate(self, candidate: RemoteCandidate) -> None:
         await self._inner.add_candidate(candidate)
@@ -99,16 +125,10 @@ class RoutedSession:
         await self._inner.mute(muted)
 
     async def stop(self) -> None:
-        try:
-            await self._inner.stop()
-        finally:
-            self._cluster.session_ended(self._id)
+        await self._inner.stop()
 
     async def close(self) -> None:
-        try:
-            await self._inner.close()
-        finally:
-            self._cluster.session_ended(self._id)
+        await self._inner.close()
 
     async def wait_closed(self) -> None:
         await self._inner.wait_closed()

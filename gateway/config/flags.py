@@ -79,6 +79,11 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    "'conversation_full'. Above 2 the call page connects every pair of "
                    "callers directly (a mesh) (env GATEWAY_MAX_PARTICIPANTS; "
                    "default %(default)s)")
+    p.add_argument("--resume-grace", type=_non_negative_float,
+                   default=_env_grace(env, d.resume_grace),
+                   help="seconds a call waits for a browser whose connection dropped to come "
+                   "back (same session, same transcript); 0 ends it at once "
+                   "(env GATEWAY_RESUME_GRACE; default %(default)s)")
     p.add_argument("--workers", type=int, default=_env_int(env, "GATEWAY_WORKERS", d.workers),
                    help="recognition worker threads, 0 = one per core (env GATEWAY_WORKERS)")
     p.add_argument("--no-insights", action="store_true",
@@ -135,6 +140,26 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be from 0 to 3600 seconds")
+    return value
+
+
+def _env_grace(env: Mapping[str, str], default: float) -> float:
+    value = env.get("GATEWAY_RESUME_GRACE")
+    if not value:
+        return default
+    try:
+        return _non_negative_float(value)
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"error: GATEWAY_RESUME_GRACE {exc}") from None
+
+
 def _env_float(env: Mapping[str, str], name: str) -> float | None:
     value = env.get(name)
     if not value:
@@ -188,6 +213,7 @@ def parse_config(argv: Sequence[str] | None = None,
         language=args.language,
         max_sessions=args.max_sessions,
         max_participants=args.max_participants,
+        resume_grace=args.resume_grace,
         workers=max(0, args.workers),
         insights=not args.no_insights,
         stun_urls=tuple(args.stun_url or _env_list(env, "GATEWAY_STUN_URL")),

@@ -37,6 +37,7 @@ class GatewayConfig:
     language: str = "en-US"
     max_sessions: int = 20
     max_participants: int = 2  # callers per conversation; more make the page's call a mesh
+    resume_grace: float = 30.0  # seconds a dropped client may resume its session; 0: never
     workers: int = 0  # 0: one per core
     insights: bool = True
     stun_urls: tuple[str, ...] = ()

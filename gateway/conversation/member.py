@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from gateway.outputs.result import Message
 from gateway.protocols.symbl import lifecycle, messages
 from gateway.transcript import Phrase, Speaker
 
-from .presence import LeaveReason, MemberListener, Participant
+from .presence import LeaveReason, MemberListener, Participant, PresenceEvent
 
 if TYPE_CHECKING:
     from .conversation import Conversation
@@ -40,6 +40,9 @@ class Member:
         self.muted = False
         self.accepts_peer = accepts_peer
         self.listener: MemberListener | None = None
+        # Its client's connection is away and may come back (a resumable session): still a
+        # participant, shown to the others as reconnecting rather than gone.
+        self.reconnecting = False
 
     @property
     def participant(self) -> Participant:
@@ -50,6 +53,24 @@ class Member:
         returns who is already here (in the same step, so no change falls between)."""
         self.listener = listener
         return self.conversation.roster.participants(exclude=self)
+
+    def set_reconnecting(self, reconnecting: bool) -> None:
+        """Its connection went away (True) or came back (False): the others hear it as a
+        state change, consoles as a ``participant_state`` lifecycle result."""
+        roster = self.conversation.roster
+        if reconnecting == self.reconnecting or not roster.present(self):
+            self.reconnecting = reconnecting and roster.present(self)
+            return
+        self.reconnecting = reconnecting
+        now = datetime.now(UTC)
+        event = PresenceEvent("state", self.participant, now)
+        for other in list(self.conversation.members.values()):
+            if other is not self and other.listener is not None and roster.present(other):
+                other.listener.presence(event)
+        self.conversation.publish(
+            {"type": "participant_state", "conversationId": self.conversation.id,
+             "participant": self.speaker.to_json(), "muted": self.muted,
+             "reconnecting": reconnecting, "at": messages.iso(now)}, kind="lifecycle")
 
     def depart(self, reason: LeaveReason) -> None:
         """Tell the others now that this participant is gone (see ``Conversation.depart``)."""

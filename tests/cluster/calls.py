@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiohttp
 import numpy as np
 
 from tests.rtc_client import GatewayClient, WavTrack
@@ -25,12 +24,9 @@ class RedirectedClient(GatewayClient):
         super().__init__(ws_url)
         self.ws_url = ws_url
 
-    async def connect(self) -> dict[str, Any]:
-        self.http = aiohttp.ClientSession()
-        self.ws = await self.http.ws_connect(self.ws_url)
-        self.hello = await self.ws.receive_json(timeout=10)
-        self._reader = asyncio.ensure_future(self._read_signals())
-        return self.hello
+    async def connect(self, *, resume: str | None = None,
+                      ws_url: str | None = None) -> dict[str, Any]:
+        return await super().connect(resume=resume, ws_url=ws_url or self.ws_url)
 
 
 class Participant:

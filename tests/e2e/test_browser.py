@@ -221,9 +221,13 @@ async def test_server_busy_and_unreachable(
         assert (await page.evaluate("window.gateway"))["errors"][0]["code"] == "server_busy"
         await page.screenshot(path=str(SCREENSHOT_DIR / "e2e-busy.png"))
 
-    # Server gone: the page is loaded but nothing listens any more.
+    # Server gone: the page is loaded but nothing listens any more, and the connections the
+    # browser keeps alive are gone too (the page falls back to HTTP signaling, which would
+    # otherwise still reach the server over them).
     for site in list(gw.runner.sites):
         await site.stop()
+    assert gw.runner.server is not None
+    await gw.runner.server.shutdown(1.0)
     await page.click("#call-button")
     await wait_js(page, "() => window.gateway.errors.some((e) => e.code === 'unreachable')",
                   timeout=15)

@@ -1,16 +1,20 @@
-"""Whether an offer may join: its start config, and why a full conversation refuses it.
+"""Whether an offer may join: its start config, its SDP, the ICE it needs, and a place in
+its conversation (and why a full conversation refuses it).
 
-Every refusal here happens before anything is set up for the offer, so it is ``retryable``:
-the client may correct its config, or pick another conversation, and offer again.
+Every refusal here happens before anything is set up for the offer, so (but for an unusable
+TURN server under relay-only) it is ``retryable``: the client may correct its config, or
+pick another conversation, and offer again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from gateway.conversation.conversation import ConversationFull
 from gateway.conversation.insights import InsightsBuilder, InsightsProvider
+from gateway.conversation.member import Member
 from gateway.conversation.start_config import (
     StartConfig,
     UnsupportedLanguage,
@@ -19,6 +23,31 @@ from gateway.conversation.start_config import (
 )
 from gateway.relays.choice import DownstreamPolicy
 from signaling.interface import SessionError
+
+from . import peer
+from .services import SessionServices
+
+
+def admit(services: SessionServices, participant_id: str, config: Mapping[str, Any],
+          offer_sdp: str, features: frozenset[str]) -> tuple[StartConfig, Member]:
+    """Check the offer and join its conversation as participant ``participant_id``."""
+    relays = services.relays
+    start, build_insights = validate_config(
+        config, services.insights, services.settings.language,
+        downstreams=relays.policy if relays else None)
+    peer.check_offer(offer_sdp)
+    blocked = services.ice.unusable()
+    if blocked is not None:
+        raise SessionError("turn_unavailable", blocked, fatal=True)
+    speaker = dataclasses.replace(start.speaker, id=participant_id)
+    try:
+        member = services.directory.join(speaker, start, build_insights,
+                                         accepts_peer="peer" in features)
+    except ConversationFull as exc:
+        raise SessionError("conversation_full", full_message(exc), retryable=True,
+                           details={"maxParticipants": exc.limit} if exc.limit else None
+                           ) from None
+    return start, member
 
 
 def validate_config(config: Mapping[str, Any], provider: InsightsProvider | None,
