@@ -1,10 +1,12 @@
 """The aiohttp application, assembled in one factory.
 
 Startup and shutdown go through cleanup contexts, in order: the ICE health check, the worker
-pool, the conversation store, the recogniser (model), the conversations (bus, directory and
-their outputs) and the WebRTC transport. On shutdown, ``on_shutdown`` first flushes every
-session (before aiohttp cancels handlers) and closes the signaling sockets; then the
-contexts unwind in reverse, the pool last.
+pool, the conversation store, the cluster node (with ``--redis-url``), the recogniser, the
+conversations (bus, directory and their outputs) and the transports (WebRTC, WHIP, Symbl's
+WebSocket API). On shutdown ``on_shutdown`` first flushes every session of every transport
+(before aiohttp cancels handlers) and closes the signaling sockets; then the contexts unwind
+in reverse, the pool last. A graceful drain (``gateway.observability.drain``, on SIGTERM)
+runs before all this, while the server still serves.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ from aiohttp import web
 from signaling.server import FACTORY_KEY, close_all_sockets, setup_signaling
 
 from .asr.base import Recognizer
+from .asr.remote import RemoteVoskRecognizer
 from .asr.vosk import VoskRecognizer, load_model
 from .auth import AccessControl, setup_access
+from .cluster.directory import ClusterDirectory
+from .cluster.parts import CLUSTER_KEY, ClusterNode
 from .config import GatewayConfig, SessionSettings
 from .conversation.admission import LocalAdmission
 from .conversation.capacity import CapacityEstimator
 from .conversation.directory import LocalDirectory
 from .conversation.insights import DefaultInsightsProvider, InsightsProvider
-from .http import console, conversations_live, health, ice_servers, pages
+from .http import console, conversations_live, health, ice_servers, metrics, pages
 from .http.conversations import setup_conversation_api
 from .http.keys import (
     ADMISSION_KEY,
@@ -41,19 +46,26 @@ from .http.keys import (
     RECOGNIZER_KEY,
     STARTED_KEY,
     SUBSCRIPTIONS_KEY,
+    SYMBL_KEY,
     WEBRTC_KEY,
 )
 from .http.subscriptions import Subscriptions, subscribe_handler
+from .observability.drain import DRAIN_KEY, Drain
+from .observability.live import LIVE_KEY, LiveSessions
 from .outputs.base import SinkFactory
 from .outputs.board import ConversationBoard
 from .outputs.bus import LocalBus
 from .outputs.relay import relay_sink_factory
 from .outputs.summary import summary_sink_factory
 from .pipeline.gate import SpeechGate
+from .relays.manager import RELAYS_KEY, Relays
 from .store import STORE_KEY, StoreConfig, store_cleanup_context
+from .transports.symbl.routes import setup_symbl
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
 from .transports.webrtc.transport import WebRtcTransport
+from .transports.whip import routes as whip
+from .transports.whip.transport import WhipTransport
 from .workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -70,22 +82,35 @@ def create_app(
     """The gateway as an aiohttp application.
 
     ``recognizer`` replaces the Vosk model at ``model_path`` (unit tests pass a scripted
-    one, and then ``model_path`` may be None).
+    one, and then ``model_path`` may be None); so does ``--asr`` (a vosk-server pool).
     """
-    if recognizer is None and model_path is None:
+    settings = session_settings or SessionSettings(language=config.language)
+    remote: RemoteVoskRecognizer | None = None
+    if recognizer is None and config.relays.asr:
+        remote = RemoteVoskRecognizer(
+            config.relays.asr, endpoint=config.relays.asr_endpoint,
+            partial_interval=settings.partial_interval)
+        log.info("speech recognition on %s (%s)", ", ".join(config.relays.asr),
+                 config.relays.asr_endpoint)
+    if recognizer is None and remote is None and model_path is None:
         raise ValueError("create_app needs a model path or a recognizer")
     app = web.Application(client_max_size=64 * 1024)
     app[CONFIG_KEY] = config
     app[STARTED_KEY] = time.time()
     ice = IceProvider.from_config(config)
     app[ICE_KEY] = ice
-    settings = session_settings or SessionSettings(language=config.language)
     if insights is None and config.insights:
         insights = DefaultInsightsProvider()
-    bus = LocalBus()
+    # Several nodes share their state on Redis; without --redis-url, one process in memory.
+    estimator = CapacityEstimator()  # what sessions cost here: admission's measured limit
+    node = ClusterNode.build(config.cluster, config.max_sessions, estimator=estimator) \
+        if config.cluster.enabled else None
+    bus = node.bus if node is not None else LocalBus()
     app[BUS_KEY] = bus
-    estimator = CapacityEstimator()
-    admission = LocalAdmission(config.max_sessions, estimator=estimator)
+    relays = Relays(config.relays, bus=bus)
+    app[RELAYS_KEY] = relays
+    admission = node.admission if node is not None else LocalAdmission(
+        config.max_sessions, estimator=estimator)
     app[ADMISSION_KEY] = admission
     board = ConversationBoard()  # what consoles list: live and recent conversations
     app[BOARD_KEY] = board
@@ -94,6 +119,9 @@ def create_app(
     access = AccessControl.from_config(config.auth)  # ValueError names what to fix
     setup_access(app, access)
     log.info("%s", access.startup_line(config.host))
+    live = LiveSessions()  # every transport's open sessions, for metrics and the drain
+    app[LIVE_KEY] = live
+    app[DRAIN_KEY] = Drain(admission, live)
 
     async def ice_ctx(app: web.Application) -> AsyncIterator[None]:
         # First check before serving, so the log says at once whether TURN works.
@@ -116,8 +144,11 @@ def create_app(
         await pool.aclose()
 
     async def recognizer_ctx(app: web.Application) -> AsyncIterator[None]:
-        if recognizer is not None:
+        if recognizer is not None:  # as given (tests): no gate unless the caller added one
             app[RECOGNIZER_KEY] = recognizer
+        elif remote is not None:  # the gate spares the servers silence, ends sentences
+            app[RECOGNIZER_KEY] = SpeechGate(remote, config.recognition.gate(),
+                                             run=app[POOL_KEY].run)
         else:
             assert model_path is not None
             started = time.perf_counter()
@@ -148,22 +179,40 @@ def create_app(
         outputs: list[SinkFactory] = [summary_sink_factory(board)]
         if config.relay_url:
             outputs.append(relay_sink_factory(config.relay_url, token=config.relay_token))
-        app[DIRECTORY_KEY] = LocalDirectory(
-            bus=bus, run=app[POOL_KEY].run, outputs=outputs,
-            analytics_interval=settings.analytics_interval,
-            max_participants=settings.max_participants)
+        if relays.active:
+            outputs.append(relays.conversation_output)
+            log.info("%s", relays.startup_line())
+        parts = dict(run=app[POOL_KEY].run, outputs=outputs,
+                     analytics_interval=settings.analytics_interval,
+                     max_participants=config.max_participants)
+        app[DIRECTORY_KEY] = node.directory(**parts) if node is not None \
+            else LocalDirectory(bus=bus, **parts)  # type: ignore[arg-type]
         yield
         await bus.aclose()
+        await relays.aclose()  # after the conversations' outputs were finished
         if store is not None:
             bus.detach_all(store.sink)  # the store's own context drains and closes it
 
-    async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
-        services = SessionServices(
+    def session_services(app: web.Application) -> SessionServices:
+        return SessionServices(
             recognizer=app[RECOGNIZER_KEY], directory=app[DIRECTORY_KEY], bus=bus, ice=ice,
-            insights=insights, settings=settings)
-        transport = WebRtcTransport(services, admission)
+            insights=insights, settings=settings, relays=relays,
+            resume_grace=config.resume_grace)
+
+    async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
+        transport = WebRtcTransport(session_services(app), admission)
         app[WEBRTC_KEY] = transport
-        app[FACTORY_KEY] = transport
+        directory = app[DIRECTORY_KEY]
+        app[FACTORY_KEY] = node.session_factory(transport, directory) \
+            if node is not None and isinstance(directory, ClusterDirectory) else transport
+        live.add("webrtc", lambda: transport.sessions.values())
+        yield
+        await transport.close_all()
+
+    async def whip_ctx(app: web.Application) -> AsyncIterator[None]:
+        transport = WhipTransport(session_services(app), admission)
+        app[whip.WHIP_KEY] = transport
+        live.add("whip", lambda: transport.sessions.values())
         yield
         await transport.close_all()
 
@@ -171,8 +220,8 @@ def create_app(
         # Before aiohttp cancels request handlers: flush every session's last results
         # onto its data channel, then tell each signaling client we are going away.
         admission.drain()
-        if WEBRTC_KEY in app:
-            await app[WEBRTC_KEY].close_all()
+        await asyncio.gather(*(app[key].close_all() for key in (WEBRTC_KEY, whip.WHIP_KEY,
+                                                                  SYMBL_KEY) if key in app))
         await close_all_sockets(app)
         await bus.aclose()  # consoles still waiting for a call hear that it is over
 
@@ -183,14 +232,22 @@ def create_app(
         # sessions flushed at shutdown are committed.
         app.cleanup_ctx.append(store_cleanup_context(StoreConfig(
             database=config.database, retention_days=config.retention_days)))
-    for ctx in (recognizer_ctx, conversations_ctx, webrtc_ctx):
+    if node is not None:  # joins before the conversations start, leaves after they end
+        app[CLUSTER_KEY] = node
+        app.cleanup_ctx.append(node.context)
+    for ctx in (recognizer_ctx, conversations_ctx, webrtc_ctx, whip_ctx):
         app.cleanup_ctx.append(ctx)
+    setup_symbl(app, insights=insights, settings=settings)  # Symbl's WebSocket API
     app.on_shutdown.append(on_shutdown)
     setup_signaling(app, offer_timeout=settings.offer_timeout)
     pages.setup(app, config.web_root)
     health.setup(app)
+    metrics.setup(app)
+    whip.setup(app, config.whip_token)
     ice_servers.setup(app)
-    app.router.add_get("/subscribe/{conversation_id}", subscribe_handler)
+    # Any one segment reaches the handler, which answers 400 for an id the docs do not allow
+    # (aiohttp's default placeholder would answer 404 for ids with '{' or '}').
+    app.router.add_get("/subscribe/{conversation_id:[^/]+}", subscribe_handler)
     setup_conversation_api(app)  # without a store it answers 503 store_unavailable
     console.setup(app, config.web_root)
     conversations_live.setup(app)

@@ -22,12 +22,15 @@ class SessionError(Exception):
     """
 
     def __init__(self, code: str, message: str, *, fatal: bool = False,
-                 retryable: bool = False) -> None:
+                 retryable: bool = False, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.fatal = fatal
         self.retryable = retryable and not fatal
+        # Machine-readable facts sent beside code and message (e.g. maxParticipants), so a
+        # client can word the problem for its users without parsing the message.
+        self.details = dict(details or {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +52,50 @@ class Answer:
     # being unusable while direct connections may still work. After, not before: a client
     # waiting for its answer must not mistake a warning for a rejection.
     warnings: tuple[tuple[str, str], ...] = ()
+    # Set when the client asked for "resume": the secret that lets it continue this session
+    # on a new connection, and how long the session waits for it.
+    resume_token: str | None = None
+    resume_grace: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """A session continued on a new connection."""
+
+    session_id: str
+    conversation_id: str
+    sdp: str | None = None  # the answer, when the resume brought a new offer
+    replayed: int = 0  # results sent again on the new data channel
+    missed: int | None = 0  # results after lastSeq no longer held (lost for this client)
+    grace: float = 0.0
 
 
 class SignalingSession(Protocol):
-    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> Answer:
-        """Apply the offer and return the answer."""
+    async def start(self, offer_sdp: str, config: Mapping[str, Any],
+                    features: frozenset[str] = frozenset()) -> Answer:
+        """Apply the offer and return the answer; ``features`` are what the client asked
+        for of ``signaling.protocol.FEATURES``."""
 
     async def add_candidate(self, candidate: RemoteCandidate) -> None: ...
+
+    def answered(self) -> None:
+        """The answer (and its warnings) went out: messages about the other participants
+        may follow it now, never before it."""
+
+    async def peer(self, to: str, data: Mapping[str, Any]) -> None:
+        """Relay ``data`` to participant ``to`` of the same conversation; ``SessionError``
+        (``unknown_participant``) when there is no such other participant."""
+
+    async def mute(self, muted: bool) -> None:
+        """Stop (or resume) recognising this participant, and tell the others."""
 
     async def stop(self) -> None:
         """Graceful end (``bye``): flush final results, then close."""
 
     async def close(self) -> None:
-        """The signaling connection went away: free everything, flushing where possible."""
+        """The signaling connection went away. A session whose client asked for ``resume``
+        waits for it (its grace period) and goes on meanwhile; any other ends, flushing
+        where possible."""
 
     async def wait_closed(self) -> None:
         """Return once the session has ended, for whatever reason."""
@@ -73,3 +107,10 @@ class SessionFactory(Protocol):
 
     def open(self, session_id: str, notify: Notify) -> SignalingSession:
         """Create a session; raise ``SessionError("server_busy", ...)`` when full."""
+
+    async def resume(self, session_id: str, token: str, notify: Notify, *, last_seq: int,
+                     offer_sdp: str | None) -> tuple[SignalingSession, Resumed]:
+        """Continue session ``session_id`` on the connection ``notify`` belongs to, if
+        ``token`` is its resume token; ``SessionError`` (``resume_failed``, with a
+        ``reason``; ``sdp_required``; ``redirected``) otherwise. Its messages go through
+        ``notify`` from now on, once the connection calls ``answered()``."""

@@ -11,14 +11,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .interface import Answer, RemoteCandidate
+from .interface import Answer, RemoteCandidate, Resumed
 
 # Large enough for any real SDP offer (Chrome's audio+data offer is ~3-6 KB, with many
 # candidates ~10 KB), small enough that a client cannot make us parse megabytes.
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_CANDIDATE_CHARS = 1024
+# A browser's audio offer or answer is 2-6 KB with its candidates; a trickled candidate
+# ~300 bytes. Room for that with margin; the receiver is protected from anything larger.
+MAX_PEER_DATA_BYTES = 16 * 1024
+MAX_PARTICIPANT_ID_CHARS = 128
+MAX_SESSION_ID_CHARS = 128
+MAX_TOKEN_CHARS = 256
+# JSON numbers above 2**53 lose precision in JavaScript: no client can mean one as a seq.
+MAX_SEQ = 2**53
 
 PROTOCOL_VERSION = 1
+# Additions within version 1 that a client may rely on when the server lists them in
+# ``hello``; clients that do not know them ignore the messages they bring.
+FEATURES = ("presence", "peer", "mute", "resume")
 
 
 class ProtocolError(Exception):
@@ -32,6 +43,9 @@ class ProtocolError(Exception):
 class Offer:
     sdp: str
     config: Mapping[str, Any]
+    # What the client asks for of FEATURES: with "presence" it is told about the others,
+    # with "peer" it takes their messages. Without them the session is as in version 1.0.
+    features: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +63,35 @@ class Ping:
     pass
 
 
-ClientMessage = Offer | Candidate | Bye | Ping
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """A message for another participant (browser-to-browser negotiation), relayed as is."""
+
+    to: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Continue session ``session_id`` on this connection (instead of an offer).
+
+    ``token`` is the ``resumeToken`` of its answer; ``last_seq`` the highest ``seq`` the
+    client received on its data channel; ``sdp`` a new offer when its media connection is
+    gone (a new peer connection continuing the same recognition), else None.
+    """
+
+    session_id: str
+    token: str
+    last_seq: int = 0
+    sdp: str | None = None
+
+
+ClientMessage = Offer | Candidate | Bye | Ping | Peer | Mute | Resume
 
 
 def hello(session_id: str, ice_servers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -58,6 +100,7 @@ def hello(session_id: str, ice_servers: list[dict[str, Any]]) -> dict[str, Any]:
         "sessionId": session_id,
         "iceServers": ice_servers,
         "protocolVersion": PROTOCOL_VERSION,
+        "features": list(FEATURES),
     }
 
 
@@ -65,11 +108,25 @@ def answer(reply: Answer) -> dict[str, Any]:
     message: dict[str, Any] = {"type": "answer", "sdp": reply.sdp}
     if reply.conversation_id is not None:
         message["conversationId"] = reply.conversation_id
+    if reply.resume_token is not None:
+        message["resumeToken"] = reply.resume_token
+        message["resumeGrace"] = reply.resume_grace
     return message
 
 
-def error(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
+def resumed(reply: Resumed) -> dict[str, Any]:
+    """The reply to a successful ``resume``; ``sdp`` (the answer) only when it offered."""
+    message: dict[str, Any] = {"type": "resumed", "sessionId": reply.session_id,
+                               "conversationId": reply.conversation_id,
+                               "replayed": reply.replayed, "missed": reply.missed,
+                               "resumeGrace": reply.grace}
+    if reply.sdp is not None:
+        message["sdp"] = reply.sdp
+    return message
+
+
+def error(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {**(details or {}), "type": "error", "code": code, "message": message}
 
 
 def _field(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], name: str) -> Any:
@@ -88,7 +145,8 @@ def _field(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], nam
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {str: "a string", int: "an integer", dict: "an object", type(None): "null"}
+    names = {str: "a string", int: "an integer", dict: "an object", type(None): "null",
+             bool: "true or false"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
@@ -128,13 +186,19 @@ def parse(text: str) -> ClientMessage:
             raise ProtocolError(
                 "invalid_field", f"'config' must be an object, got {_json_type(config)}"
             )
-        return Offer(sdp=sdp, config=config)
+        return Offer(sdp=sdp, config=config, features=_parse_features(data))
     if kind == "candidate":
         return Candidate(_parse_candidate(data))
     if kind == "bye":
         return Bye()
     if kind == "ping":
         return Ping()
+    if kind == "peer":
+        return _parse_peer(data)
+    if kind == "mute":
+        return Mute(_field(data, "muted", bool, "mute"))
+    if kind == "resume":
+        return _parse_resume(data)
     raise ProtocolError("unknown_type", f"unknown message type '{kind[:64]}'")
 
 
@@ -159,3 +223,52 @@ def _parse_candidate(data: Mapping[str, Any]) -> RemoteCandidate:
     if value and mid is None and index is None:
         raise ProtocolError("missing_field", "a candidate needs 'sdpMid' or 'sdpMLineIndex'")
     return RemoteCandidate(candidate=value or None, sdp_mid=mid, sdp_mline_index=index)
+
+
+def _parse_features(data: Mapping[str, Any]) -> frozenset[str]:
+    """The offer's ``features``: strings; names this server does not know are ignored."""
+    value = data.get("features")
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or len(value) > 32 \
+            or not all(isinstance(v, str) for v in value):
+        raise ProtocolError("invalid_field", "'features' must be an array of at most 32 "
+                            f"strings, e.g. {list(FEATURES)}")
+    return frozenset(value) & frozenset(FEATURES)
+
+
+def _parse_peer(data: Mapping[str, Any]) -> Peer:
+    to = _field(data, "to", str, "peer")
+    if not 0 < len(to) <= MAX_PARTICIPANT_ID_CHARS:
+        raise ProtocolError("invalid_field",
+                            f"'to' must be a participant id of 1-{MAX_PARTICIPANT_ID_CHARS} "
+                            "characters")
+    body = _field(data, "data", dict, "peer")
+    size = len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_PEER_DATA_BYTES:
+        raise ProtocolError("peer_data_too_large",
+                            f"'data' is {size} bytes; at most {MAX_PEER_DATA_BYTES} are relayed")
+    return Peer(to=to, data=body)
+
+
+def _parse_resume(data: Mapping[str, Any]) -> Resume:
+    session_id = _field(data, "sessionId", str, "resume")
+    if not 0 < len(session_id) <= MAX_SESSION_ID_CHARS:
+        raise ProtocolError("invalid_field", "'sessionId' must be the sessionId of the session "
+                            f"to resume (1-{MAX_SESSION_ID_CHARS} characters)")
+    token = _field(data, "resumeToken", str, "resume")
+    if not 0 < len(token) <= MAX_TOKEN_CHARS:
+        raise ProtocolError("invalid_field", "'resumeToken' must be the resumeToken of the "
+                            "session's answer")
+    last_seq = data.get("lastSeq", 0)
+    if last_seq is None:
+        last_seq = 0
+    if isinstance(last_seq, bool) or not isinstance(last_seq, int) \
+            or not 0 <= last_seq <= MAX_SEQ:
+        raise ProtocolError("invalid_field", "'lastSeq' must be an integer from 0 (the highest "
+                            "'seq' received on the data channel)")
+    sdp = data.get("sdp")
+    if sdp is not None and (not isinstance(sdp, str) or not sdp.strip()):
+        raise ProtocolError("invalid_field", "'sdp' must be a new offer's SDP, or absent to "
+                            "keep the media connection")
+    return Resume(session_id=session_id, token=token, last_seq=last_seq, sdp=sdp)

@@ -37,7 +37,9 @@ async def test_sigterm_flushes_final_results_and_exits_zero(tmp_path: Path,
     require_espeak()
     wav = espeak_wav("we should write down the action items and share them with everyone",
                      tmp_path / "s.wav")
-    proc, url = await start_cli("--model", str(model_path))
+    # No drain: SIGTERM goes straight to the flushing shutdown (the drain has its own tests
+    # in tests/ops/test_cli_drain.py).
+    proc, url = await start_cli("--model", str(model_path), "--drain-timeout", "0")
     client = GatewayClient(url)
     try:
         await client.connect()

@@ -1,8 +1,14 @@
-/* Browser client of the conversation gateway.
+/* The call page: join by invite link, talk, read one live transcript.
  *
- * Microphone -> WebRTC (audio track + "insights" data channel) -> gateway; results come
- * back on the data channel in Symbl's real-time message shapes. Signaling is JSON over
- * the /ws WebSocket (hello, offer/answer, trickle candidates, bye, error).
+ * Two kinds of connection per person:
+ *  - to the gateway: microphone audio (WebRTC) for recognition, results back on the
+ *    "insights" data channel; signaling is JSON on the /ws WebSocket, or over HTTP where a
+ *    proxy blocks WebSockets (call-signal.js, docs/protocol.md). call-session.js keeps that
+ *    session alive: it follows redirects to another node, and after a network blip it
+ *    reconnects and resumes the same session ("Reconnecting…", "Reconnected.");
+ *  - to each other person: direct audio (call-peers.js), negotiated through the same /ws
+ *    ("peer" messages), with presence ("participants", "participant_joined/left/state").
+ * The gateway never carries the call's audio between people; it only listens.
  *
  * Every piece of server-provided text is put into the page with textContent, never as
  * HTML. window.gateway mirrors the page state for tests and debugging.
@@ -10,10 +16,11 @@
 "use strict";
 
 (function () {
-  const HELLO_TIMEOUT_MS = 10000;
-  const ANSWER_TIMEOUT_MS = 20000;
   const CONNECT_TIMEOUT_MS = 35000; // the server gives up after 30 s and says so
   const BYE_TIMEOUT_MS = 15000; // server: flush up to 10 s + data channel drain 2 s
+  const POLL_MS = 250; // levels and link facts
+  const SPEAKING_LEVEL = 0.02;
+  const LOCAL_LEVEL_HISTORY = 1200;
 
   const params = new URLSearchParams(window.location.search);
   const $ = (id) => document.getElementById(id);
@@ -21,60 +28,97 @@
   // ---------------------------------------------------------------- test/debug hook
   const gateway = {
     state: "idle", // idle | starting | connecting | connected | stopping | ended | error
-    signaling: "closed",
-    ice: "new",
-    peer: "new",
-    channel: "closed",
-    sessionId: null,
-    conversationId: null,
-    relay: false,
-    iceTransportPolicy: "all",
-    finals: [], // {id, text, elapsed, startTime, sentiment}
-    partial: "",
-    partialCount: 0,
-    insights: [], // as received, latest version per id
-    topics: [],
-    trackers: [], // {name, matches: [{value, count}]}
-    analytics: null,
+    signaling: "closed", ice: "new", peer: "new", channel: "closed",
+    sessionId: null, conversationId: null, relay: false, iceTransportPolicy: "all",
+    features: [], maxParticipants: null,
+    muted: false, mic: "off", // off | on | ended | error
+    deviceId: "", devices: [],
+    people: [], // the others present: {id, name, userId, muted, audio, level}
+    departed: [], // {id, name, reason}
+    peers: {}, // id -> {state, polite, levels, facts, connectedAfterMs}
+    localLevels: [], // [epoch ms, level] of one's own microphone (muted or not)
+    finals: [], partial: "", partialCount: 0, insights: [], topics: [], trackers: [],
+    analytics: null, events: [],
     errors: [], // {code, message}
-    events: [], // message types received on the data channel, in order
-    timings: {}, // ms since the click: mic, hello, answer, connected, channel, firstPartial, firstFinal
+    timings: {}, // ms since the join click
+    link: null, // how signaling travels: "websocket" or "http" (a proxy blocked WebSockets)
+    linkMode: null, // "websocket", or over HTTP "events" (server-sent) or "poll" (long polls)
+    reconnecting: false, reconnects: [], // resumes: {ms, attempts, media, link, replayed, missed}
+    redirects: [], // {url, reason, nodeId} followed to reach the node serving the call
+    lastSeq: 0, duplicates: 0, // data-channel results: highest seq, and repeats dropped
   };
   window.gateway = gateway;
+  // For tests and debugging: renegotiate a link now (both sides at once makes glare).
+  Object.defineProperty(gateway, "debug", { enumerable: false, value: {
+    restartIce(id) {
+      const link = call && call.links.get(id);
+      if (!link) return false;
+      link.pc.restartIce();
+      return true;
+    },
+    iceUfrags(id) { // [ours, theirs] of the link's current descriptions
+      const link = call && call.links.get(id);
+      const ufrag = (d) => (d && /a=ice-ufrag:(\S+)/.exec(d.sdp) || [])[1] || null;
+      return link ? [ufrag(link.pc.localDescription), ufrag(link.pc.remoteDescription)] : null;
+    },
+    streams() { // for latency measurements: {local: MediaStream, remote: {id: MediaStream}}
+      const remote = {};
+      if (call) for (const [id, link] of call.links) remote[id] = link.audio.srcObject;
+      return { local: call ? call.stream : null, remote };
+    },
+    unplug() { // what the browser does when the microphone is pulled out
+      if (call && call.track) call.track.dispatchEvent(new Event("ended"));
+    },
+    breakMedia() { // the media connection to the gateway dies (the page renegotiates it)
+      if (call && call.gw && call.gw.pc) call.gw.pc.close();
+      if (call && call.gw) call.gw.mediaState({ connectionState: "failed" });
+    },
+    session() { return call ? call.gw : null; },
+  } });
 
-  // ---------------------------------------------------------------- messages for people
+  // ---------------------------------------------------------------- words for people
   const ERROR_TEXT = {
-    mic_denied: ["Microphone access was denied.",
-      "Allow microphone access for this site (the icon in the address bar) and press Start again."],
-    no_mic: ["No microphone was found.", "Connect a microphone, then press Start again."],
-    mic_busy: ["The microphone could not be opened.",
-      "Another application may be using it, or the operating system blocked it."],
-    mic_unsupported: ["This page cannot use the microphone.",
-      "Open it over HTTPS (or on localhost) in a browser with WebRTC support."],
-    unreachable: ["Cannot reach the gateway.",
-      "The signaling connection failed: the server may be down or a proxy may block WebSockets."],
-    signaling_timeout: ["The gateway did not answer in time.", "Try again in a moment."],
-    signaling_closed: ["The gateway closed the connection.", "The call has ended."],
-    server_busy: ["The gateway is busy.", "All of its sessions are in use; try again later."],
-    shutting_down: ["The gateway is shutting down.", "Try again in a moment."],
-    ice_failed: ["The media connection failed.",
-      "ICE could not connect: a firewall may block UDP; the gateway may need a TURN server."],
-    connect_timeout: ["The media connection did not come up.",
-      "ICE could not connect in time: check firewalls and the STUN/TURN settings."],
-    peer_closed: ["The media connection closed.", "The call has ended."],
-    no_relay: ["Relay-only mode needs a TURN server.",
-      "The gateway offered no TURN server, so no relayed connection is possible."],
-    invalid_config: ["The gateway refused the call settings.",
-      "Check the trackers under Settings (one per line, Name: phrase, phrase)."],
-    unsupported_language: ["The gateway does not serve this language.", ""],
-    conversation_full: ["That conversation is full.",
-      "Leave the Conversation field empty to start a new one."],
+    mic_denied: ["Your microphone is blocked for this page.",
+      "Allow the microphone for this site (the icon at the left of the address bar), then press Join again."],
+    no_mic: ["No microphone was found.", "Plug one in, then press Join again."],
+    mic_busy: ["Your microphone is being used by another app.",
+      "Close the other app (or choose another microphone), then try again."],
+    mic_gone: ["That microphone is no longer available.", "Choose another microphone and try again."],
+    mic_unplugged: ["Your microphone was disconnected.",
+      "Plug it back in or choose another microphone: the others cannot hear you until then."],
+    mic_unsupported: ["This page cannot use a microphone here.",
+      "Open it over HTTPS (or on localhost) in a current browser."],
+    unreachable: ["Cannot reach the call server.",
+      "It may be down, or a proxy may block the connection. Try again in a moment."],
+    signaling_timeout: ["The call server did not answer in time.", "Try again in a moment."],
+    signaling_closed: ["The call server closed the connection.", "The call has ended for you."],
+    reconnect_failed: ["Could not reconnect: the call server could not be reached.",
+      "The connection was lost for too long, so the call ended for you. Press Join again to rejoin."],
+    resume_failed: ["Could not reconnect: the call server no longer had your place in the call.",
+      "Press Join again to rejoin the call."],
+    too_many_redirects: ["Could not connect: the call servers kept sending the page elsewhere.",
+      "Try again in a moment."],
+    server_busy: ["The call server is busy.", "It is at its limit of calls; try again later."],
+    shutting_down: ["The call server is restarting.", "Try again in a moment."],
+    ice_failed: ["Your audio could not reach the call server.",
+      "A firewall may block it; the server may need a relay (TURN) server."],
+    connect_timeout: ["Your audio could not reach the call server in time.",
+      "A firewall may block it; the server may need a relay (TURN) server."],
+    peer_closed: ["The connection to the call server closed.", "The call has ended for you."],
+    no_relay: ["Relay-only mode needs a relay (TURN) server.",
+      "The call server offered none, so no relayed connection is possible."],
+    invalid_config: ["The call server refused the call settings.",
+      "Check the phrases to track under Call settings (one group per line, Name: phrase, phrase)."],
+    unsupported_language: ["The call server does not serve this language.", ""],
+    conversation_full: ["This call is full.",
+      "It already has everyone it can take. Ask the others, or leave the call code empty to start a new call."],
+    conversation_full_2: ["This call is full.",
+      "It is a call for two people, and both are already in it. Ask them, or leave the call code empty to start a new call."],
     internal: ["Something went wrong in this page.", "Reload it and try again."],
   };
 
-  // [headline, what to do]; the server's own words go into a details line.
   function describeError(code) {
-    return ERROR_TEXT[code] || ["The gateway reported an error.", "The call has ended."];
+    return ERROR_TEXT[code] || ["The call server reported a problem.", "The call has ended for you."];
   }
 
   // ---------------------------------------------------------------- DOM helpers
@@ -104,29 +148,43 @@
     for (const id of ["alert-title", "alert-text", "alert-detail"]) $(id).textContent = "";
   }
 
-  function reportError(code, serverMessage) {
+  function reportError(code, serverMessage, facts) {
     gateway.errors.push({ code, message: serverMessage || "" });
-    const [title, text] = describeError(code);
-    const detail = serverMessage ? `Details: ${serverMessage} (${code})` : `Code: ${code}`;
-    showAlert(title, text, detail);
+    let wording = code;
+    if (code === "conversation_full" && facts && facts.maxParticipants === 2) wording = "conversation_full_2";
+    const [title, text] = describeError(wording);
+    // The server's own words (for whoever runs it) go in a small line below.
+    showAlert(title, text, serverMessage ? `Details: ${serverMessage} (${code})` : "");
   }
 
   // ---------------------------------------------------------------- state
   let call = null; // the current call, or null
   let generation = 0;
+  let audioContext = null;
+
+  const transcript = window.CallTranscript.create(gateway, {
+    selfId: () => gateway.sessionId,
+    selfUserId: () => userId(),
+    startMs: () => (call ? call.startedAtEpoch : Date.now()),
+    mark,
+  });
+
+  function active() {
+    return ["starting", "connecting", "connected"].includes(gateway.state);
+  }
 
   function setCallState(state) {
     gateway.state = state;
     setPill("state-call", state);
-    const button = $("mic-button");
-    const active = state === "starting" || state === "connecting" || state === "connected";
-    button.dataset.active = active ? "true" : "false";
-    button.disabled = state === "stopping";
-    $("mic-label").textContent =
-      state === "stopping" ? "Stopping…" : active ? "Stop microphone" : "Start microphone";
-    $("speaker-name").disabled = active || state === "stopping";
-    $("conversation-id").disabled = active || state === "stopping";
     document.body.dataset.call = state;
+    const busy = active() || state === "stopping";
+    $("call-button").disabled = busy;
+    $("call-label").textContent = state === "ended" || state === "error" ? "Join again" : "Join call";
+    for (const id of ["speaker-name", "conversation-id", "mic-select"]) $(id).disabled = busy;
+    $("call-form").hidden = busy;
+    $("in-call").hidden = !(state === "connecting" || state === "connected" || state === "stopping");
+    $("leave-button").disabled = state === "stopping";
+    render();
   }
 
   function setSignaling(value) { gateway.signaling = value; setPill("state-signaling", value); }
@@ -139,375 +197,311 @@
     }
   }
 
-  // ---------------------------------------------------------------- results rendering
-  let streamStartMs = null; // wall-clock ms of stream time 0, from the first final
-
-  function resetResults() {
-    gateway.finals = [];
-    gateway.partial = "";
-    gateway.partialCount = 0;
-    gateway.insights = [];
-    gateway.topics = [];
-    gateway.trackers = [];
-    gateway.analytics = null;
-    gateway.events = [];
-    gateway.timings = {};
-    streamStartMs = null;
-    insightsById.clear();
-    trackerMatches.clear();
-    $("finals").replaceChildren();
-    $("finals-empty").hidden = false;
-    setPartial("");
-    for (const id of ["questions", "actions", "followups", "topics", "tracker-list"]) {
-      $(id).replaceChildren();
-    }
-    $("analytics").replaceChildren();
-    updateCounts();
+  // ---------------------------------------------------------------- rendering the call
+  function displayName(p) {
+    return (p && (p.name || p.userId)) || "Someone";
   }
 
-  function setPartial(text) {
-    gateway.partial = text;
-    const node = $("partial");
-    node.textContent = text;
-    node.dataset.empty = text ? "false" : "true";
+  function names(list) {
+    const n = list.map(displayName);
+    return n.length <= 1 ? n.join("") : `${n.slice(0, -1).join(", ")} and ${n[n.length - 1]}`;
   }
 
-  function mmss(ms) {
-    const total = Math.max(0, Math.round(ms / 1000));
-    const m = Math.floor(total / 60);
-    const s = total % 60;
-    return `${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
+  function statusText() {
+    const others = gateway.people;
+    switch (gateway.state) {
+      case "idle":
+        return params.get("conversation") ? "You're invited to a call. Enter your name and join."
+          : "Enter your name and start a call.";
+      case "starting": return "Starting your microphone…";
+      case "connecting": return "Connecting to the call…";
+      case "stopping": return "Leaving the call…";
+      case "ended": return "You left the call.";
+      case "error": return "You are not in the call.";
+      default: break;
+    }
+    const parts = [];
+    if (gateway.reconnecting) parts.push("Reconnecting…");
+    if (!others.length) {
+      const last = gateway.departed[gateway.departed.length - 1];
+      if (last) parts.push(last.reason === "dropped" ? `${last.name}'s connection dropped.` : `${last.name} left the call.`);
+      parts.push("Waiting for someone to join: share the invite link.");
+    } else {
+      parts.push(`In call with ${names(others)}.`);
+      const away = others.filter((p) => p.reconnecting);
+      if (away.length) parts.push(`${names(away)}'s connection dropped: reconnecting…`);
+      const trouble = others.filter((p) => !p.reconnecting && (p.audio === "reconnecting" || p.audio === "failed"));
+      if (trouble.length) parts.push(`Reconnecting to ${names(trouble)}…`);
+      const muted = others.filter((p) => p.muted);
+      if (muted.length) parts.push(`${names(muted)} ${muted.length === 1 ? "is" : "are"} muted.`);
+    }
+    if (gateway.muted) parts.push("You're muted.");
+    if (gateway.mic === "ended") parts.push("Your microphone is disconnected.");
+    return parts.join(" ");
   }
 
-  function elapsedFor(message) {
-    const start = Date.parse(message && message.duration && message.duration.startTime);
-    if (Number.isNaN(start)) {
-      return call ? performance.now() - call.clickedAt : 0;
-    }
-    if (streamStartMs === null) {
-      // Word times are seconds from the start of the audio stream: use them to find its
-      // wall-clock start, so the first line shows when it was said, not 00:00.
-      const words = message.metadata && message.metadata.words;
-      const first = Array.isArray(words) && words.length ? Number(words[0].startTime) : NaN;
-      streamStartMs = Number.isFinite(first) ? start - first * 1000 : start;
-    }
-    return start - streamStartMs;
-  }
+  const AUDIO_WORDS = {
+    connecting: "Connecting audio…", reconnecting: "Connection lost, reconnecting…",
+    failed: "Can't reach their audio, retrying…", connected: "",
+    none: "Transcript only: their app can't share audio",
+  };
 
-  function sentimentOf(message) {
-    const s = message.sentiment;
-    if (!s || typeof s !== "object") return null;
-    const score = s.polarity && typeof s.polarity.score === "number" ? s.polarity.score : null;
-    let suggested = typeof s.suggested === "string" ? s.suggested.toLowerCase() : null;
-    if (!suggested && score !== null) {
-      suggested = score > 0.3 ? "positive" : score < -0.3 ? "negative" : "neutral";
-    }
-    return suggested ? { suggested, score } : null;
-  }
-
-  const SENTIMENT_SYMBOL = { positive: "+", negative: "−", neutral: "·" };
-
-  function addFinal(message) {
-    const text = (message.payload && message.payload.content) ||
-      (message.metadata && message.metadata.originalContent) || "";
-    if (!text.trim()) return;
-    const elapsed = elapsedFor(message);
-    const sentiment = sentimentOf(message);
-    const entry = {
-      id: message.id || null,
-      text,
-      elapsed: mmss(elapsed),
-      startTime: (message.duration && message.duration.startTime) || null,
-      speaker: (message.from && (message.from.name || message.from.userId)) || null,
-      sentiment,
-    };
-    gateway.finals.push(entry);
-    mark("firstFinal");
-
-    const li = el("li", "line");
-    if (entry.id) li.dataset.id = entry.id;
-    const time = el("time", "time", entry.elapsed);
-    if (entry.startTime) time.dateTime = entry.startTime;
-    li.append(time);
-    const marker = el("span", "sentiment");
-    const kind = sentiment ? sentiment.suggested : "none";
-    marker.dataset.sentiment = kind;
-    if (sentiment) {
-      const score = sentiment.score !== null ? ` (${sentiment.score.toFixed(2)})` : "";
-      marker.title = `Sentiment: ${kind}${score}`;
-      marker.append(el("span", null, SENTIMENT_SYMBOL[kind] || "?"));
-      marker.firstChild.setAttribute("aria-hidden", "true");
-      marker.append(el("span", "sr-only", `${kind} sentiment`));
-    }
-    li.append(marker);
-    const body = el("span", "text");
-    // In a shared conversation, other participants' lines say who spoke.
-    const from = message.from || {};
-    if (from.id && gateway.sessionId && from.id !== gateway.sessionId && entry.speaker) {
-      body.append(el("strong", "who", `${entry.speaker}: `));
-    }
-    body.append(document.createTextNode(text));
-    li.append(body);
-    const list = $("finals");
-    // Follow the conversation unless the reader scrolled up to read earlier lines.
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    list.append(li);
-    $("finals-empty").hidden = true;
-    if (atBottom) list.scrollTop = list.scrollHeight;
-  }
-
-  function onRecognitionResult(message) {
-    const alt = message.payload && message.payload.raw && message.payload.raw.alternatives &&
-      message.payload.raw.alternatives[0];
-    const text = (message.punctuated && message.punctuated.transcript) ||
-      (alt && alt.transcript) || "";
-    if (message.isFinal) {
-      setPartial(""); // the line itself arrives as message_response
-      return;
-    }
-    if (text) {
-      gateway.partialCount += 1;
-      mark("firstPartial");
-    }
-    setPartial(text);
-  }
-
-  // -- insights
-  const insightsById = new Map();
-  const INSIGHT_LISTS = { question: "questions", action_item: "actions", follow_up: "followups" };
-
-  function personName(who) {
-    if (!who) return "";
-    if (typeof who === "string") return who;
-    return who.name || who.userId || who.id || "";
-  }
-
-  function formatDue(due) {
-    if (!due) return "";
-    const value = typeof due === "string" ? due : due.value || due.text || "";
-    const parsed = Date.parse(value);
-    if (!value) return "";
-    if (Number.isNaN(parsed)) return String(value);
-    const hasTime = /T\d\d:\d\d/.test(value) && !/T00:00(:00(\.0+)?)?/.test(value);
-    return new Date(parsed).toLocaleString(undefined, hasTime
-      ? { weekday: "short", month: "short", day: "numeric", hour: "numeric", minute: "2-digit" }
-      : { weekday: "short", month: "short", day: "numeric", timeZone: value.length <= 10 ? "UTC" : undefined });
-  }
-
-  function renderInsight(insight) {
-    const li = el("li", "item");
-    if (insight.id) li.dataset.id = insight.id;
-    const content = (insight.payload && insight.payload.content) || insight.text || "";
-    li.append(el("span", "content", content));
-    const meta = el("span", "meta");
-    const assignee = personName(insight.assignee);
-    if (assignee) meta.append(el("span", "assignee", `Assignee: ${assignee}`));
-    const due = formatDue(insight.dueBy);
-    if (due) meta.append(el("span", "due", `Due: ${due}`));
-    if (typeof insight.confidence === "number") {
-      meta.append(el("span", "confidence", `${Math.round(insight.confidence * 100)}%`));
-    }
-    if (meta.childNodes.length) li.append(meta);
+  function personTile(p, self) {
+    const li = el("li", "person");
+    li.dataset.id = p.id || "";
+    li.dataset.self = self ? "true" : "false";
+    li.dataset.muted = p.muted ? "true" : "false";
+    li.dataset.reconnecting = (self ? gateway.reconnecting : p.reconnecting) ? "true" : "false";
+    const speaking = !p.muted && p.level > SPEAKING_LEVEL;
+    li.dataset.speaking = speaking ? "true" : "false";
+    const name = displayName(p);
+    li.append(el("span", "avatar", name.trim().charAt(0).toUpperCase() || "?"));
+    const text = el("span", "person-text");
+    text.append(el("span", "person-name", self ? `${name} (you)` : name));
+    let state = "";
+    if (self && gateway.mic === "ended") state = "Microphone disconnected";
+    else if (!self && p.reconnecting) state = "Reconnecting…";
+    else if (self && gateway.reconnecting) state = "Reconnecting…";
+    else if (p.muted) state = self && p.level > SPEAKING_LEVEL ? "Muted: you are talking but nobody hears you" : "Muted";
+    else if (!self && p.audio && AUDIO_WORDS[p.audio]) state = AUDIO_WORDS[p.audio];
+    else if (speaking) state = "Speaking";
+    text.append(el("span", "person-state", state));
+    li.append(text);
+    const meter = el("span", "meter");
+    meter.setAttribute("aria-hidden", "true");
+    const fill = el("span", "meter-fill");
+    fill.style.width = `${Math.min(100, Math.round((p.muted ? 0 : p.level) * 400))}%`;
+    meter.append(fill);
+    li.append(meter);
     return li;
   }
 
-  function onInsights(list) {
-    if (!Array.isArray(list)) return;
-    for (const insight of list) {
-      if (!insight || typeof insight !== "object") continue;
-      const target = INSIGHT_LISTS[insight.type];
-      if (!target) continue;
-      const key = insight.id || `${insight.type}:${insightsById.size}`;
-      const node = renderInsight(insight);
-      const previous = insightsById.get(key);
-      if (previous) previous.node.replaceWith(node);
-      else $(target).append(node);
-      insightsById.set(key, { insight, node });
+  function render() {
+    $("status").textContent = statusText();
+    const people = $("people");
+    const tiles = [];
+    if (call && gateway.sessionId) {
+      tiles.push(personTile({ id: gateway.sessionId, name: myName(), muted: gateway.muted,
+        level: call.meter ? call.localLevel : 0 }, true));
     }
-    gateway.insights = Array.from(insightsById.values(), (v) => v.insight);
-    updateCounts();
-  }
-
-  function updateCounts() {
-    const counts = { question: 0, action_item: 0, follow_up: 0 };
-    for (const { insight } of insightsById.values()) counts[insight.type] += 1;
-    $("questions-count").textContent = counts.question;
-    $("actions-count").textContent = counts.action_item;
-    $("followups-count").textContent = counts.follow_up;
-  }
-
-  function onTopics(topics) {
-    if (!Array.isArray(topics)) return;
-    gateway.topics = topics;
-    const list = $("topics");
-    list.replaceChildren();
-    const sorted = topics.slice().sort((a, b) => (Number(b.score) || 0) - (Number(a.score) || 0));
-    for (const topic of sorted) {
-      const phrase = Array.isArray(topic.phrases) ? topic.phrases.join(", ") : topic.phrases;
-      if (!phrase) continue;
-      const li = el("li", "chip", phrase);
-      const refs = Array.isArray(topic.messageReferences) ? topic.messageReferences.length : 0;
-      const score = typeof topic.score === "number" ? `score ${topic.score.toFixed(2)}` : "";
-      li.title = [score, refs ? `${refs} mention${refs === 1 ? "" : "s"}` : ""]
-        .filter(Boolean).join(", ");
-      list.append(li);
+    for (const p of gateway.people) tiles.push(personTile(p, false));
+    if (gateway.state === "connected" && !gateway.people.length) {
+      const waiting = el("li", "person placeholder");
+      waiting.append(el("span", "avatar", "…"), el("span", "person-text", "Waiting for someone to join"));
+      tiles.push(waiting);
     }
+    people.replaceChildren(...tiles);
+    const mute = $("mute-button");
+    mute.setAttribute("aria-pressed", gateway.muted ? "true" : "false");
+    mute.dataset.muted = gateway.muted ? "true" : "false";
+    $("mute-label").textContent = gateway.muted ? "Unmute" : "Mute";
+    $("invite").hidden = !(gateway.conversationId && gateway.state === "connected" &&
+      (!gateway.maxParticipants || gateway.people.length + 1 < gateway.maxParticipants));
+    renderDetails();
   }
 
-  // tracker name -> value -> Set of message ids (or texts)
-  const trackerMatches = new Map();
-
-  function onTrackers(trackers) {
-    if (!Array.isArray(trackers)) return;
-    for (const tracker of trackers) {
-      if (!tracker || typeof tracker.name !== "string") continue;
-      const values = trackerMatches.get(tracker.name) || new Map();
-      trackerMatches.set(tracker.name, values);
-      for (const match of Array.isArray(tracker.matches) ? tracker.matches : []) {
-        const value = String(match.value || "");
-        const refs = values.get(value) || new Set();
-        values.set(value, refs);
-        const list = Array.isArray(match.messageRefs) ? match.messageRefs : [];
-        for (const ref of list) refs.add(ref.id || ref.text || JSON.stringify(ref));
-        if (!list.length) refs.add(`${refs.size}`);
-      }
+  function renderDetails() {
+    if (!$("details").open) return;
+    const rows = [["Session", gateway.sessionId || "—"], ["Call code", gateway.conversationId || "—"],
+      ["Relay only", gateway.relay ? "yes" : "no"]];
+    for (const [id, peer] of Object.entries(gateway.peers)) {
+      const f = peer.facts || {};
+      rows.push([`Peer ${id.slice(0, 8)}`, [peer.state, peer.polite ? "polite" : "impolite",
+        f.local ? `ICE ${f.local}→${f.remote}` : "", f.rttMs !== undefined ? `RTT ${f.rttMs} ms` : "",
+        f.jitterBufferMs !== undefined ? `jitter buffer ${f.jitterBufferMs} ms` : "",
+        f.packetsLost ? `${f.packetsLost} lost` : "", f.lastProblem || ""].filter(Boolean).join(", ")]);
     }
-    gateway.trackers = [];
-    const out = $("tracker-list");
-    out.replaceChildren();
-    for (const [name, values] of trackerMatches) {
-      const matches = Array.from(values, ([value, refs]) => ({ value, count: refs.size }));
-      gateway.trackers.push({ name, matches });
-      const li = el("li", "item");
-      li.append(el("span", "content tracker-name", name));
-      const meta = el("span", "meta");
-      for (const m of matches) meta.append(el("span", "match", `${m.value} ×${m.count}`));
-      li.append(meta);
-      out.append(li);
-    }
-  }
-
-  // -- analytics: a compact summary of whatever fields are present
-  function seconds(value) {
-    const n = Number(value);
-    if (!Number.isFinite(n)) return "";
-    return n >= 60 ? mmss(n * 1000) : `${Math.round(n * 10) / 10}\u00a0s`;
-  }
-
-  function percent(value) {
-    const n = Number(value);
-    return Number.isFinite(n) ? `${Math.round(n)}%` : "";
-  }
-
-  function humanKey(key) {
-    return String(key).replace(/([a-z])([A-Z])/g, "$1 $2").replace(/[_-]+/g, " ")
-      .replace(/^./, (c) => c.toUpperCase());
-  }
-
-  const METRIC_NAMES = {
-    total_talk_time: "Talk time", total_silence: "Silence", total_overlap: "Overlap",
-  };
-
-  function timeAndPercent(obj) {
-    if (!obj || typeof obj !== "object") return "";
-    const secs = obj.seconds !== undefined ? seconds(obj.seconds) : "";
-    const pctValue = obj.percentage !== undefined ? obj.percentage : obj.percent;
-    const pct = pctValue !== undefined ? percent(pctValue) : "";
-    return secs && pct ? `${secs} (${pct})` : secs || pct;
-  }
-
-  // Generic fallback: leaves of an unknown object as "Key · key: value" rows.
-  function flatten(value, path, out, depth) {
-    if (out.length >= 30 || depth > 3 || value === null || value === undefined) return;
-    if (typeof value === "number") {
-      out.push([path, Number.isInteger(value) ? String(value) : value.toFixed(2)]);
-    } else if (typeof value === "string" || typeof value === "boolean") {
-      out.push([path, String(value)]);
-    } else if (Array.isArray(value)) {
-      value.slice(0, 10).forEach((item, i) => flatten(item, `${path} ${i + 1}`, out, depth + 1));
-    } else if (typeof value === "object") {
-      for (const [k, v] of Object.entries(value)) {
-        if (k === "type" || k === "id" || k === "userId") continue;
-        flatten(v, path ? `${path} · ${humanKey(k)}` : humanKey(k), out, depth + 1);
-      }
-    }
-  }
-
-  function analyticsRows(message) {
-    const rows = [];
-    for (const [key, value] of Object.entries(message)) {
-      if (key === "type") continue;
-      if (key === "metrics" && Array.isArray(value)) {
-        for (const metric of value) {
-          if (!metric || typeof metric !== "object") continue;
-          const name = METRIC_NAMES[metric.type] || humanKey(metric.type || "metric");
-          rows.push([name, timeAndPercent(metric)]);
-        }
-      } else if (key === "members" && Array.isArray(value)) {
-        value.forEach((member, i) => {
-          if (!member || typeof member !== "object") return;
-          const who = member.name || member.userId || `Speaker ${i + 1}`;
-          const parts = [];
-          const talk = timeAndPercent(member.talkTime);
-          if (talk) parts.push(`talks ${talk}`);
-          if (member.pace && Number.isFinite(Number(member.pace.wpm))) {
-            parts.push(`${Math.round(member.pace.wpm)} wpm`);
-          }
-          if (member.longestMonologue && member.longestMonologue.seconds !== undefined) {
-            parts.push(`longest ${seconds(member.longestMonologue.seconds)}`);
-          }
-          if (member.overlap && Number(member.overlap.overlapDuration) > 0) {
-            parts.push(`overlap ${seconds(member.overlap.overlapDuration)}`);
-          }
-          rows.push([who, parts.join(", ") || "—"]);
-        });
-      } else {
-        flatten(value, humanKey(key), rows, 0);
-      }
-    }
-    return rows.slice(0, 40);
-  }
-
-  function onAnalytics(message) {
-    gateway.analytics = message;
-    const dl = $("analytics");
+    const dl = $("details-list");
     dl.replaceChildren();
-    for (const [key, value] of analyticsRows(message)) {
+    for (const [k, v] of rows) {
       const row = el("div", "row");
-      row.append(el("dt", null, key), el("dd", null, value));
+      row.append(el("dt", null, k), el("dd", null, v));
       dl.append(row);
     }
   }
 
-  function onChannelMessage(text) {
-    let data;
-    try {
-      data = JSON.parse(text);
-    } catch (e) {
-      return;
+  // ---------------------------------------------------------------- people and links
+  function person(id) {
+    return gateway.people.find((p) => p.id === id);
+  }
+
+  function addPerson(info, initiator) {
+    if (!call || !info || !info.id || info.id === gateway.sessionId) return;
+    let p = person(info.id);
+    const direct = info.acceptsPeer !== false; // false: in the call for the transcript only
+    if (!p) {
+      p = { id: info.id, name: info.name || null, userId: info.userId || null, muted: Boolean(info.muted),
+        reconnecting: Boolean(info.reconnecting), audio: direct ? "connecting" : "none", level: 0 };
+      gateway.people.push(p);
+      gateway.departed = gateway.departed.filter((d) => d.id !== info.id);
+    } else {
+      Object.assign(p, { name: info.name || p.name, userId: info.userId || p.userId, muted: Boolean(info.muted),
+        reconnecting: Boolean(info.reconnecting) });
     }
-    if (!data || typeof data !== "object") return;
-    if (data.type === "message" && data.message && typeof data.message === "object") {
-      const inner = data.message;
-      gateway.events.push(inner.type);
-      if (inner.type === "recognition_result") onRecognitionResult(inner);
-      else if (inner.type === "recognition_started") mark("recognitionStarted");
-      else if (inner.type === "recognition_stopped") setPartial("");
-      return;
-    }
-    gateway.events.push(data.type);
-    switch (data.type) {
-      case "message_response":
-        for (const m of Array.isArray(data.messages) ? data.messages : []) {
-          if (m && typeof m === "object") addFinal(m);
+    if (direct) linkFor(info, initiator);
+    render();
+  }
+
+  function linkFor(info, initiator) {
+    const current = call;
+    let link = current.links.get(info.id);
+    if (link) return link;
+    link = new window.CallPeers.PeerLink({
+      selfId: gateway.sessionId, remote: info, iceServers: current.iceServers, relay: gateway.relay,
+      initiator, audioParent: $("remote-audio"),
+      send: (data) => send(current, { type: "peer", to: info.id, data }),
+      onBlocked: () => {
+        // The join click normally lets audio play; a stricter browser wants another gesture.
+        showAlert("Your browser is holding back the call audio.", "Click anywhere on the page to hear the others.");
+        document.addEventListener("click", () => {
+          clearAlert();
+          for (const l of current.links.values()) l.play();
+        }, { once: true });
+      },
+      onChange: (changed) => {
+        const p = person(changed.id);
+        if (p) p.audio = changed.state;
+        const hook = gateway.peers[changed.id];
+        if (hook) {
+          hook.state = changed.state;
+          if (changed.connectedAt !== null && hook.connectedAfterMs === null) {
+            hook.connectedAfterMs = Math.round(changed.connectedAt - changed.createdAt);
+            mark("peerConnected");
+          }
         }
-        break;
-      case "insight_response": onInsights(data.insights); break;
-      case "topic_response": onTopics(data.topics); break;
-      case "tracker_response": onTrackers(data.trackers); break;
-      case "analytics_response": onAnalytics(data); break;
-      default: break;
+        render();
+      },
+    });
+    current.links.set(info.id, link);
+    gateway.peers[info.id] = { state: link.state, polite: link.polite, levels: link.levels,
+      facts: link.facts, connectedAfterMs: null };
+    if (current.track) link.setTrack(current.track, current.stream);
+    return link;
+  }
+
+  function removePerson(info, reason) {
+    if (!call || !info) return;
+    const p = person(info.id);
+    gateway.people = gateway.people.filter((x) => x.id !== info.id);
+    const link = call.links.get(info.id);
+    if (link) link.close();
+    call.links.delete(info.id);
+    if (gateway.peers[info.id]) gateway.peers[info.id].state = "closed";
+    gateway.departed.push({ id: info.id, name: displayName(p || info), reason: reason || "left" });
+    if (gateway.departed.length > 20) gateway.departed.shift();
+    render();
+  }
+
+  function onPresence(current, message) {
+    if (message.type === "participants") {
+      gateway.maxParticipants = Number(message.maxParticipants) || null;
+      const listed = Array.isArray(message.participants) ? message.participants : [];
+      // After a resume it is a fresh roster: whoever is not in it left meanwhile.
+      for (const p of gateway.people.slice()) {
+        if (!listed.some((l) => l && l.id === p.id)) removePerson(p, "left");
+      }
+      // We arrived after them: we offer to each (the newcomer starts the negotiation).
+      for (const p of listed) addPerson(p, true);
+    } else if (message.type === "participant_joined") {
+      addPerson(message.participant, false);
+    } else if (message.type === "participant_left") {
+      removePerson(message.participant, message.reason);
+    } else if (message.type === "participant_state") {
+      const info = message.participant || {};
+      if (info.id === gateway.sessionId) return; // the acknowledgement of our own mute
+      const p = person(info.id);
+      if (p) {
+        p.muted = Boolean(info.muted);
+        p.reconnecting = Boolean(info.reconnecting);
+      }
+      render();
+    } else if (message.type === "peer") {
+      const from = typeof message.from === "string" ? message.from : null;
+      if (!from || from === gateway.sessionId) return;
+      const p = person(from);
+      const link = current.links.get(from) || linkFor(p || { id: from }, false);
+      if (!p) addPerson({ id: from }, false);
+      link.receive(message.data);
     }
+  }
+
+  async function poll(current) {
+    if (call !== current || current.ended) return;
+    if (current.meter) {
+      current.localLevel = current.meter.level();
+      gateway.localLevels.push([Date.now(), current.localLevel]);
+      if (gateway.localLevels.length > LOCAL_LEVEL_HISTORY) gateway.localLevels.splice(0, 200);
+    }
+    await Promise.all(Array.from(current.links.values(), (link) => link.poll()));
+    for (const p of gateway.people) {
+      const link = current.links.get(p.id);
+      p.level = link ? link.level : 0;
+    }
+    render();
+  }
+
+  // ---------------------------------------------------------------- microphone
+  async function refreshDevices(selected) {
+    gateway.devices = await window.CallMic.listInputs();
+    for (const id of ["mic-select", "mic-switch"]) {
+      window.CallMic.fillSelect($(id), gateway.devices, selected || gateway.deviceId);
+    }
+  }
+
+  function useTrack(current, stream) {
+    const track = stream.getAudioTracks()[0];
+    const old = current.track;
+    current.stream = stream;
+    current.track = track;
+    track.enabled = !gateway.muted;
+    gateway.deviceId = (track.getSettings && track.getSettings().deviceId) || "";
+    gateway.mic = "on";
+    track.addEventListener("ended", () => {
+      if (call === current && current.track === track && !current.ended) {
+        gateway.mic = "ended";
+        reportError("mic_unplugged");
+        refreshDevices();
+        render();
+      }
+    });
+    if (current.meter) current.meter.stop();
+    current.meter = audioContext ? new window.CallMic.LevelMeter(audioContext, track) : null;
+    if (current.gw && current.gw.sender) current.gw.sender.replaceTrack(track).catch(() => {});
+    for (const link of current.links.values()) link.setTrack(track, stream);
+    if (old && old !== track) old.stop();
+  }
+
+  async function switchMicrophone(deviceId) {
+    const current = call;
+    if (!current || current.ended || !deviceId || deviceId === gateway.deviceId && gateway.mic === "on") return;
+    try {
+      const stream = await window.CallMic.open(deviceId, audioOptions());
+      if (call !== current || current.ended) {
+        for (const t of stream.getTracks()) t.stop();
+        return;
+      }
+      useTrack(current, stream);
+      clearAlert();
+      await refreshDevices(gateway.deviceId);
+    } catch (err) {
+      reportError(err.code || "mic_busy", err.message);
+      $("mic-switch").value = gateway.deviceId;
+    }
+    render();
+  }
+
+  function audioOptions() {
+    return { echo: $("echo-cancellation").checked, processing: $("audio-processing").checked };
+  }
+
+  function setMuted(muted) {
+    const current = call;
+    if (!current || current.ended) return;
+    gateway.muted = muted;
+    if (current.track) current.track.enabled = !muted; // nobody hears a muted person
+    if (muted) transcript.setPartial("");
+    send(current, { type: "mute", muted }); // and the gateway stops transcribing them
+    render();
   }
 
   // ---------------------------------------------------------------- the call
@@ -525,11 +519,11 @@
 
   function userId() {
     try {
-      let id = window.localStorage.getItem("gateway.userId");
+      let id = window.sessionStorage.getItem("gateway.userId");
       if (!id) {
         id = window.crypto && window.crypto.randomUUID ? window.crypto.randomUUID()
           : `user-${Math.random().toString(36).slice(2)}`;
-        window.localStorage.setItem("gateway.userId", id);
+        window.sessionStorage.setItem("gateway.userId", id);
       }
       return id;
     } catch (e) {
@@ -537,12 +531,15 @@
     }
   }
 
+  function myName() {
+    return $("speaker-name").value.trim().slice(0, 64) || "Guest";
+  }
+
   function startConfig() {
-    const name = $("speaker-name").value.trim().slice(0, 64) || "Browser user";
     const config = {
-      speaker: { userId: userId(), name },
+      speaker: { userId: userId(), name: myName() },
       languageCode: "en-US",
-      meetingTitle: document.title,
+      meetingTitle: "Call",
       insightTypes: ["question", "action_item", "follow_up"],
       config: { confidenceThreshold: 0.5, timezoneOffset: new Date().getTimezoneOffset() },
       trackers: parseTrackers($("trackers").value),
@@ -558,28 +555,17 @@
     const url = new URL(window.location.href);
     url.search = "";
     url.searchParams.set("conversation", conversationId);
+    if (gateway.relay) url.searchParams.set("relay", "1");
     const link = $("invite-link");
     link.href = url.toString();
     link.textContent = url.toString();
-    $("invite").hidden = false;
-  }
-
-  function micError(err) {
-    const name = err && err.name;
-    if (name === "NotAllowedError" || name === "SecurityError" || name === "PermissionDeniedError") {
-      return "mic_denied";
-    }
-    if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError") {
-      return "no_mic";
-    }
-    return "mic_busy";
+    render();
   }
 
   async function fetchIcePolicy() {
     try {
       const res = await fetch("/api/ice-servers", { cache: "no-store" });
-      if (!res.ok) return null;
-      return await res.json();
+      return res.ok ? await res.json() : null;
     } catch (e) {
       return null;
     }
@@ -590,285 +576,220 @@
     return `${scheme}//${window.location.host}/ws`;
   }
 
-  function withTimeout(promise, ms, code) {
-    let timer;
-    return Promise.race([
-      promise,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error(code), { code })), ms);
-      }),
-    ]).finally(() => clearTimeout(timer));
-  }
-
   class CallError extends Error {
-    constructor(code, message) {
+    constructor(code, message, facts) {
       super(message || code);
       this.code = code;
       this.serverMessage = message || "";
+      this.facts = facts || null;
     }
   }
 
   async function startCall() {
     const myGeneration = ++generation;
     clearAlert();
-    resetResults();
-    gateway.errors = [];
+    transcript.reset();
+    Object.assign(gateway, { errors: [], timings: {}, people: [], departed: [], peers: {},
+      localLevels: [], muted: false, sessionId: null, conversationId: null, link: null,
+      reconnecting: false, reconnects: [], redirects: [], duplicates: 0, lastSeq: 0 });
     call = {
-      clickedAt: performance.now(),
-      ws: null,
-      pc: null,
-      channel: null,
-      stream: null,
-      waiters: [],
-      pendingCandidates: [],
-      offerSent: false,
-      byeReceived: false,
-      ended: false,
+      clickedAt: performance.now(), startedAtEpoch: Date.now(), gw: null,
+      stream: null, track: null, meter: null, localLevel: 0, links: new Map(),
+      iceServers: [], early: [], answered: false, ended: false,
     };
     const current = call;
     const alive = () => generation === myGeneration && !current.ended;
     setCallState("starting");
-
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia ||
-        typeof RTCPeerConnection === "undefined") {
+    if (typeof RTCPeerConnection === "undefined") {
       fail(current, "mic_unsupported");
       return;
     }
-    const processing = $("audio-processing").checked;
-    const policyPromise = fetchIcePolicy();
+    // Created in the click: the user gesture that lets the page meter and play audio.
     try {
-      current.stream = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing },
-        video: false,
-      });
+      audioContext = audioContext || new AudioContext();
+      audioContext.resume().catch(() => {});
+    } catch (e) {
+      audioContext = null;
+    }
+    const policyPromise = fetchIcePolicy();
+    let stream;
+    try {
+      stream = await window.CallMic.open($("mic-select").value, audioOptions());
     } catch (err) {
-      if (alive()) fail(current, micError(err), err && err.message);
+      if (alive()) {
+        gateway.mic = "error";
+        fail(current, err.code || "mic_busy", err.message);
+      }
       return;
     }
-    if (!alive()) { stopTracks(current); return; }
+    if (!alive()) { for (const t of stream.getTracks()) t.stop(); return; }
+    useTrack(current, stream);
+    refreshDevices(gateway.deviceId); // labels are readable now that the mic is allowed
     mark("mic");
 
     try {
       setCallState("connecting");
-      const hello = await openSignaling(current);
-      if (!alive()) return;
-      mark("hello");
-      gateway.sessionId = hello.sessionId || null;
-      $("session-id").textContent = hello.sessionId ? `Session ${hello.sessionId}` : "";
-
-      const policy = await policyPromise;
-      const relay = params.get("relay") === "1" ||
-        (policy && policy.iceTransportPolicy === "relay");
-      let iceServers = Array.isArray(hello.iceServers) ? hello.iceServers : [];
-      if (!iceServers.length && policy && Array.isArray(policy.iceServers)) {
-        iceServers = policy.iceServers;
-      }
-      gateway.relay = relay;
-      gateway.iceTransportPolicy = relay ? "relay" : "all";
-      const note = $("relay-note");
-      note.hidden = !relay;
-      note.textContent = relay ? "Relay-only: media goes through the TURN server." : "";
-      if (relay && !iceServers.some((s) => [].concat(s.urls || s.url || [])
-        .some((u) => /^turns?:/i.test(String(u))))) {
-        throw new CallError("no_relay");
-      }
-
-      const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: relay ? "relay" : "all" });
-      current.pc = pc;
-      // The data channel must exist before the offer: results are delivered on it.
-      const channel = pc.createDataChannel("insights", { ordered: true });
-      current.channel = channel;
-      setChannel(channel.readyState);
-      channel.onopen = () => { if (alive() || current.byeWaiting) { setChannel("open"); mark("channel"); } };
-      channel.onclose = () => { if (call === current) setChannel("closed"); };
-      channel.onmessage = (event) => {
-        if (call === current && typeof event.data === "string") onChannelMessage(event.data);
-      };
-      for (const track of current.stream.getAudioTracks()) pc.addTrack(track, current.stream);
-
-      pc.onicecandidate = (event) => {
-        if (!alive()) return;
-        const c = event.candidate;
-        const message = c
-          ? { type: "candidate", candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex }
-          : { type: "candidate", candidate: null, sdpMid: firstMid(pc), sdpMLineIndex: 0 };
-        if (c && !c.candidate) return; // Chrome's empty end-of-generation candidate
-        if (current.offerSent) send(current, message);
-        else current.pendingCandidates.push(message);
-      };
-      pc.oniceconnectionstatechange = () => {
-        if (call !== current) return;
-        gateway.ice = pc.iceConnectionState;
-      };
-      pc.onconnectionstatechange = () => {
-        if (call !== current) return;
-        const state = pc.connectionState;
-        setPeer(state);
-        if (state === "connected") {
-          mark("connected");
-          if (gateway.state === "connecting") setCallState("connected");
-        } else if (state === "failed" && alive() && gateway.state !== "stopping") {
-          fail(current, "ice_failed");
-        }
-      };
-
-      const offer = await pc.createOffer();
-      await pc.setLocalDescription(offer);
-      if (!alive()) return;
-      send(current, { type: "offer", sdp: pc.localDescription.sdp, config: startConfig() });
-      current.offerSent = true;
-      for (const message of current.pendingCandidates.splice(0)) send(current, message);
-
-      const answer = await withTimeout(
-        waitFor(current, (m) => m.type === "answer"), ANSWER_TIMEOUT_MS, "signaling_timeout");
-      if (!alive()) return;
-      await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+      const gw = new window.CallSession.GatewaySession({
+        wsUrl: wsUrl(), config: startConfig,
+        track: () => current.track, stream: () => current.stream,
+        onHello: (hello) => onHello(current, hello, policyPromise),
+        onSignal: (message) => { if (call === current) onSignal(current, message); },
+        onResult: (data) => {
+          if (call !== current) return;
+          gateway.lastSeq = gw.lastSeq;
+          transcript.onMessage(data);
+        },
+        onChange: (what, value) => { if (call === current) onSessionChange(current, what, value); },
+        onFail: (code, message, facts) => { if (call === current && !current.ended) fail(current, code, message, facts); },
+      });
+      current.gw = gw;
+      const answer = await gw.start();
+      if (!alive() || !answer) return;
       mark("answer");
+      gateway.redirects = gw.redirects.slice();
       showInvite(answer.conversationId);
+      current.answered = true;
+      for (const message of current.early.splice(0)) onPresence(current, message);
+      current.pollTimer = setInterval(() => poll(current), POLL_MS);
       current.connectTimer = setTimeout(() => {
-        if (alive() && pc.connectionState !== "connected") fail(current, "connect_timeout");
+        if (alive() && gw.pc && gw.pc.connectionState !== "connected" && !gw.reconnecting) {
+          fail(current, "connect_timeout");
+        }
       }, CONNECT_TIMEOUT_MS);
     } catch (err) {
       if (!alive()) return;
-      if (err instanceof CallError || (err && err.code)) {
-        fail(current, err.code, err.serverMessage);
-      } else {
-        fail(current, "internal", err && err.message ? err.message : String(err));
-      }
+      if (err instanceof CallError || (err && err.code)) fail(current, err.code, err.serverMessage, err.facts);
+      else fail(current, "internal", err && err.message ? err.message : String(err));
     }
   }
 
-  function firstMid(pc) {
-    const t = pc.getTransceivers()[0];
-    return (t && t.mid) || "0";
+  /** The gateway greeted us: our id, its features, and the ICE servers for our connections. */
+  async function onHello(current, hello, policyPromise) {
+    if (!gateway.sessionId || !current.answered) gateway.sessionId = hello.sessionId || null;
+    mark("hello");
+    gateway.features = Array.isArray(hello.features) ? hello.features : [];
+    const policy = await policyPromise;
+    const relay = params.get("relay") === "1" || Boolean(policy && policy.iceTransportPolicy === "relay");
+    let iceServers = Array.isArray(hello.iceServers) ? hello.iceServers : [];
+    if (!iceServers.length && policy && Array.isArray(policy.iceServers)) iceServers = policy.iceServers;
+    current.iceServers = iceServers;
+    gateway.relay = relay;
+    gateway.iceTransportPolicy = relay ? "relay" : "all";
+    const note = $("relay-note");
+    note.hidden = !relay;
+    note.textContent = relay ? "Relay-only: all audio goes through the relay (TURN) server." : "";
+    if (relay && !iceServers.some((s) => [].concat(s.urls || s.url || [])
+      .some((u) => /^turns?:/i.test(String(u))))) {
+      throw new CallError("no_relay");
+    }
+    return { iceServers, relay };
   }
 
-  function openSignaling(current) {
-    return new Promise((resolve, reject) => {
-      let ws;
-      try {
-        ws = new WebSocket(wsUrl());
-      } catch (e) {
-        reject(new CallError("unreachable", e.message));
-        return;
+  /** What the gateway session reports: connection states, the carrier, reconnecting. */
+  function onSessionChange(current, what, value) {
+    if (what === "signaling") setSignaling(value);
+    else if (what === "channel") {
+      setChannel(value);
+      if (value === "open") mark("channel");
+    } else if (what === "link") {
+      gateway.link = value;
+    } else if (what === "linkMode") {
+      gateway.linkMode = value; // "websocket", "events" (server-sent) or "poll"
+    } else if (what === "peer") {
+      setPeer(value);
+      if (value === "connected") {
+        mark("connected");
+        clearTimeout(current.connectTimer); // later connections have the session's own timers
+        if (gateway.state === "connecting") setCallState("connected");
       }
-      current.ws = ws;
-      setSignaling("connecting");
-      let greeted = false;
-      const timer = setTimeout(() => {
-        if (!greeted) {
-          reject(new CallError("signaling_timeout"));
-          try { ws.close(); } catch (e) { /* closing anyway */ }
-        }
-      }, HELLO_TIMEOUT_MS);
-      ws.onopen = () => { if (call === current) setSignaling("open"); };
-      ws.onerror = () => { /* onclose follows with the details */ };
-      ws.onclose = (event) => {
-        clearTimeout(timer);
-        if (call === current) setSignaling("closed");
-        if (!greeted) {
-          // The server may have said why (server_busy) just before closing.
-          const error = current.lastError;
-          if (error) reject(new CallError(error.code, error.message));
-          else reject(new CallError("unreachable", event.code ? `WebSocket closed with code ${event.code}` : ""));
-          return;
-        }
-        onSignalingClosed(current);
-      };
-      ws.onmessage = (event) => {
-        let message;
-        try {
-          message = JSON.parse(event.data);
-        } catch (e) {
-          return;
-        }
-        if (!message || typeof message !== "object") return;
-        if (message.type === "hello" && !greeted) {
-          greeted = true;
-          clearTimeout(timer);
-          resolve(message);
-          return;
-        }
-        onSignal(current, message);
-      };
-    });
+    } else if (what === "reconnect") {
+      onReconnect(current, value);
+    }
   }
+
+  function onReconnect(current, value) {
+    const gw = current.gw;
+    if (value === "reconnecting" || value === "retrying") {
+      if (!gateway.reconnecting) gateway.reconnectStartedAt = Date.now();
+      gateway.reconnecting = true;
+      setSignaling("reconnecting");
+      showNote("Reconnecting…", value === "retrying" ? "The call goes on as soon as the connection is back." : "");
+    } else if (value === "reconnected") {
+      gateway.reconnecting = false;
+      gateway.reconnects = gw.resumes.slice();
+      gateway.redirects = gw.redirects.slice();
+      if (gateway.muted) gw.send({ type: "mute", muted: true }); // in case it was lost meanwhile
+      showNote("Reconnected.", "", 4000);
+    } else if (value === "redirected") {
+      gateway.redirects = gw.redirects.slice();
+    }
+    render();
+  }
+
+  /** A short line under the call controls: what the connection is doing, in words. */
+  function showNote(title, text, clearAfterMs) {
+    const note = $("connection-note");
+    clearTimeout(showNote.timer);
+    note.textContent = text ? `${title} ${text}` : title;
+    note.hidden = false;
+    note.dataset.state = title.startsWith("Reconnected") ? "ok" : "busy";
+    if (clearAfterMs) showNote.timer = setTimeout(() => { note.hidden = true; }, clearAfterMs);
+  }
+
+  const PRESENCE = new Set(["participants", "participant_joined", "participant_left", "participant_state", "peer"]);
+  // Errors about a single message that leave the call running.
+  const NON_FATAL = new Set(["invalid_candidate", "too_many_candidates", "unknown_type", "bad_json",
+    "bad_message", "invalid_field", "missing_field", "message_too_large", "turn_unavailable",
+    "unknown_participant", "rate_limited", "peer_data_too_large", "no_session"]);
 
   function onSignal(current, message) {
-    for (const waiter of current.waiters.slice()) {
-      if (waiter.match(message)) {
-        current.waiters.splice(current.waiters.indexOf(waiter), 1);
-        waiter.resolve(message);
-      }
-    }
-    if (message.type === "candidate" && current.pc && message.candidate) {
-      current.pc.addIceCandidate({
-        candidate: message.candidate, sdpMid: message.sdpMid, sdpMLineIndex: message.sdpMLineIndex,
-      }).catch(() => {});
-    } else if (message.type === "bye") {
-      current.byeReceived = true;
+    if (PRESENCE.has(message.type)) {
+      // The server sends these after the answer; the page applies its answer first.
+      if (current.answered) onPresence(current, message);
+      else current.early.push(message);
     } else if (message.type === "error") {
       const code = String(message.code || "error");
       const text = typeof message.message === "string" ? message.message : "";
-      current.lastError = { code, message: text };
-      for (const waiter of current.waiters.splice(0)) waiter.reject(new CallError(code, text));
-      if (NON_FATAL.has(code) && current.offerSent) {
+      if (NON_FATAL.has(code) && current.gw && current.gw.offerSent) {
         gateway.errors.push({ code, message: text });
         return;
       }
-      if (!current.ended && gateway.state !== "stopping") fail(current, code, text);
+      if (!current.ended && gateway.state !== "stopping") fail(current, code, text, message);
       else gateway.errors.push({ code, message: text });
     }
   }
 
-  // Errors about a single message that leave the call running.
-  const NON_FATAL = new Set(["invalid_candidate", "too_many_candidates", "unknown_type", "bad_json",
-    "bad_message", "invalid_field", "missing_field", "message_too_large", "turn_unavailable"]);
-
-  function onSignalingClosed(current) {
-    for (const waiter of current.waiters.splice(0)) {
-      waiter.reject(new CallError(current.lastError ? current.lastError.code : "signaling_closed",
-        current.lastError ? current.lastError.message : ""));
-    }
-    if (current.ended || current.byeWaiting || generation !== generationOf(current)) return;
-    if (current.lastError) return; // already reported
-    fail(current, "signaling_closed");
-  }
-
-  function generationOf(current) { return current === call ? generation : -1; }
-
-  function waitFor(current, match) {
-    return new Promise((resolve, reject) => current.waiters.push({ match, resolve, reject }));
-  }
-
   function send(current, message) {
-    const ws = current.ws;
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
-  }
-
-  function stopTracks(current) {
-    if (current.stream) for (const track of current.stream.getTracks()) track.stop();
+    if (current.gw) current.gw.send(message);
   }
 
   function teardown(current) {
     current.ended = true;
     clearTimeout(current.connectTimer);
-    stopTracks(current);
-    if (current.pc) {
-      try { current.pc.close(); } catch (e) { /* already closed */ }
+    clearInterval(current.pollTimer);
+    for (const link of current.links.values()) link.close();
+    for (const id of Object.keys(gateway.peers)) gateway.peers[id].state = "closed";
+    gateway.people = [];
+    gateway.reconnecting = false;
+    $("connection-note").hidden = true;
+    if (current.meter) current.meter.stop();
+    current.meter = null;
+    if (current.stream) for (const track of current.stream.getTracks()) track.stop();
+    const hadPeer = Boolean(current.gw && current.gw.pc);
+    if (current.gw) {
+      gateway.duplicates = current.gw.duplicates;
+      current.gw.close();
     }
-    if (current.ws && current.ws.readyState <= WebSocket.OPEN) {
-      try { current.ws.close(1000, "done"); } catch (e) { /* already closed */ }
-    }
-    setPeer(current.pc ? "closed" : gateway.peer);
+    gateway.mic = gateway.mic === "error" ? "error" : "off";
+    setPeer(hadPeer ? "closed" : gateway.peer);
     setChannel("closed");
     setSignaling("closed");
-    setPartial("");
+    transcript.setPartial("");
   }
 
-  function fail(current, code, serverMessage) {
+  function fail(current, code, serverMessage, facts) {
     if (current.ended) return;
-    reportError(code, serverMessage);
+    reportError(code, serverMessage, facts);
     teardown(current);
     setCallState("error");
   }
@@ -877,22 +798,12 @@
     const current = call;
     if (!current || current.ended) return;
     setCallState("stopping");
-    stopTracks(current); // the microphone goes off at once
-    if (current.offerSent && current.ws && current.ws.readyState === WebSocket.OPEN) {
-      current.byeWaiting = true;
-      const closed = new Promise((resolve) => {
-        current.ws.addEventListener("close", resolve, { once: true });
-      });
-      send(current, { type: "bye" });
+    for (const link of current.links.values()) link.close(); // the others stop hearing us now
+    if (current.stream) for (const track of current.stream.getTracks()) track.stop();
+    if (current.gw) {
       // The server flushes the last results onto the data channel, then says bye.
-      const byeOrClose = Promise.race([waitFor(current, (m) => m.type === "bye").catch(() => {}), closed]);
-      try {
-        await withTimeout(byeOrClose, BYE_TIMEOUT_MS, "bye_timeout");
-      } catch (e) {
-        gateway.errors.push({ code: "bye_timeout", message: "no bye from the server in time" });
-      }
-      // Let data-channel messages sent just before the bye be handled.
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      await current.gw.bye(BYE_TIMEOUT_MS);
+      await new Promise((resolve) => setTimeout(resolve, 150)); // let the last results land
     }
     if (call !== current) return;
     teardown(current);
@@ -913,27 +824,40 @@
     const conversation = params.get("conversation");
     if (conversation) {
       $("conversation-id").value = conversation.slice(0, 128);
-      // Someone sent an invite: make the field visible rather than a hidden setting.
-      document.querySelector("details.settings").open = true;
+      $("invited").hidden = false;
     }
     if (params.get("relay") === "1") {
       const note = $("relay-note");
       note.hidden = false;
-      note.textContent = "Relay-only: media goes through the TURN server.";
+      note.textContent = "Relay-only: all audio goes through the relay (TURN) server.";
     }
     $("call-form").addEventListener("submit", (event) => {
       event.preventDefault();
-      const active = gateway.state === "starting" || gateway.state === "connecting" ||
-        gateway.state === "connected";
-      if (active) stopCall();
-      else if (gateway.state !== "stopping") startCall();
+      if (!active() && gateway.state !== "stopping") startCall();
     });
+    $("leave-button").addEventListener("click", () => stopCall());
+    $("mute-button").addEventListener("click", () => setMuted(!gateway.muted));
+    $("mic-switch").addEventListener("change", (event) => switchMicrophone(event.target.value));
+    $("details").addEventListener("toggle", renderDetails);
+    $("copy-invite").addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText($("invite-link").href);
+        $("copy-invite").textContent = "Copied";
+      } catch (e) {
+        $("copy-invite").textContent = "Select the link to copy it";
+      }
+    });
+    if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+      navigator.mediaDevices.addEventListener("devicechange", () => refreshDevices());
+    }
     window.addEventListener("pagehide", () => {
       if (call && !call.ended) {
-        send(call, { type: "bye" });
+        if (call.gw) call.gw.stopping = true; // no reconnecting from a page that is going
+        send(call, { type: "bye" }); // the others see "left", not "dropped"
         teardown(call);
       }
     });
+    refreshDevices();
     setCallState("idle");
   }
 

@@ -56,7 +56,7 @@ def add_apps_commands(parser: argparse.ArgumentParser, env: Mapping[str, str]) -
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gateway.auth",
+    parser = argparse.ArgumentParser(prog="gateway",
                                      description="Manage the apps that may get tokens.")
     groups = parser.add_subparsers(dest="group", required=True)
     add_apps_commands(groups.add_parser("apps", help="create, list, revoke apps"), env)

@@ -12,11 +12,14 @@ from collections.abc import Mapping, Sequence
 
 from gateway.asr.config import add_recognition_arguments, recognition_config_from_args
 from gateway.auth.config import add_auth_arguments, auth_config_from_args
+from gateway.cluster.config import add_cluster_arguments, cluster_config_from_args
+from gateway.relays.flags import add_relay_arguments, relay_config_from_args
 
-from .checks import check_ws_url, port, positive
+from .checks import check_ws_url, non_negative_seconds, port, positive
 from .settings import GatewayConfig, default_database
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -55,6 +58,15 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=LOG_LEVELS,
                    default=env.get("GATEWAY_LOG_LEVEL", d.log_level).lower(),
                    help="env GATEWAY_LOG_LEVEL; default %(default)s")
+    p.add_argument("--log-format", choices=LOG_FORMATS,
+                   default=env.get("GATEWAY_LOG_FORMAT", d.log_format).lower(),
+                   help="'json' writes one JSON object per line with session and "
+                   "conversation ids (env GATEWAY_LOG_FORMAT; default %(default)s)")
+    p.add_argument("--drain-timeout", type=non_negative_seconds,
+                   default=_env_seconds(env, "GATEWAY_DRAIN_TIMEOUT", d.drain_timeout),
+                   help="on SIGTERM, seconds open calls may go on before they are closed; "
+                   "no new calls are admitted meanwhile (env GATEWAY_DRAIN_TIMEOUT; "
+                   "default %(default)s)")
     p.add_argument("--language", default=env.get("GATEWAY_LANGUAGE", d.language),
                    help="language the model recognises, checked against the client's "
                    "languageCode (env GATEWAY_LANGUAGE; default %(default)s)")
@@ -63,6 +75,17 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="concurrent sessions before new ones get 'server_busy': a number, or "
                    "'auto' (the default) for the capacity measured from what sessions cost "
                    "on this machine (env GATEWAY_MAX_SESSIONS; see docs/performance.md)")
+    p.add_argument("--max-participants", type=positive,
+                   default=_env_int(env, "GATEWAY_MAX_PARTICIPANTS", d.max_participants),
+                   help="callers per conversation; beyond it a joiner gets "
+                   "'conversation_full'. Above 2 the call page connects every pair of "
+                   "callers directly (a mesh) (env GATEWAY_MAX_PARTICIPANTS; "
+                   "default %(default)s)")
+    p.add_argument("--resume-grace", type=_non_negative_float,
+                   default=_env_grace(env, d.resume_grace),
+                   help="seconds a call waits for a browser whose connection dropped to come "
+                   "back (same session, same transcript); 0 ends it at once "
+                   "(env GATEWAY_RESUME_GRACE; default %(default)s)")
     p.add_argument("--workers", type=int, default=_env_int(env, "GATEWAY_WORKERS", d.workers),
                    help="recognition worker threads, 0 = one per core (env GATEWAY_WORKERS)")
     p.add_argument("--no-insights", action="store_true",
@@ -105,6 +128,11 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    "hourly (env GATEWAY_RETENTION_DAYS; default: keep them)")
     add_auth_arguments(p, env)
     add_recognition_arguments(p, env)
+    add_cluster_arguments(p, env)
+    add_relay_arguments(p, env)
+    p.add_argument("--whip-token", default=env.get("GATEWAY_WHIP_TOKEN") or None,
+                   help="require 'Authorization: Bearer <token>' on WHIP ingest (/whip); "
+                   "without it any client may publish (env GATEWAY_WHIP_TOKEN)")
     return p
 
 
@@ -133,6 +161,26 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be from 0 to 3600 seconds")
+    return value
+
+
+def _env_grace(env: Mapping[str, str], default: float) -> float:
+    value = env.get("GATEWAY_RESUME_GRACE")
+    if not value:
+        return default
+    try:
+        return _non_negative_float(value)
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"error: GATEWAY_RESUME_GRACE {exc}") from None
+
+
 def _env_float(env: Mapping[str, str], name: str) -> float | None:
     value = env.get(name)
     if not value:
@@ -143,11 +191,26 @@ def _env_float(env: Mapping[str, str], name: str) -> float | None:
         raise SystemExit(f"error: {name} must be a positive number, got {value!r}") from None
 
 
+def _env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return non_negative_seconds(value)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise SystemExit(f"error: {name} must be a number of seconds, got {value!r}") from None
+
+
 def parse_config(argv: Sequence[str] | None = None,
                  env: Mapping[str, str] | None = None) -> GatewayConfig:
     env = os.environ if env is None else env
     parser = build_parser(env)
     args = parser.parse_args(argv)
+    if args.max_participants < 1:  # an environment default bypasses the flag's type check
+        parser.error("GATEWAY_MAX_PARTICIPANTS must be at least 1")
+    if args.log_format not in LOG_FORMATS:  # argparse checks choices of flags, not defaults
+        parser.error(f"GATEWAY_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
+                     f"got {args.log_format!r}")
     relay_url = args.relay_url
     relay_source = "--relay-url"
     if relay_url is None:
@@ -158,6 +221,10 @@ def parse_config(argv: Sequence[str] | None = None,
             check_ws_url(relay_url)
         except ValueError as exc:
             parser.error(f"{relay_source} {exc}")
+    try:
+        cluster = cluster_config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     return GatewayConfig(
         host=args.host,
         port=args.port,
@@ -166,6 +233,8 @@ def parse_config(argv: Sequence[str] | None = None,
         log_level=args.log_level,
         language=args.language,
         max_sessions=args.max_sessions,
+        max_participants=args.max_participants,
+        resume_grace=args.resume_grace,
         workers=max(0, args.workers),
         insights=not args.no_insights,
         stun_urls=tuple(args.stun_url or _env_list(env, "GATEWAY_STUN_URL")),
@@ -180,4 +249,9 @@ def parse_config(argv: Sequence[str] | None = None,
         retention_days=args.retention_days,
         auth=auth_config_from_args(args),
         recognition=recognition_config_from_args(args, parser),
+        cluster=cluster,
+        relays=relay_config_from_args(parser, args, env),
+        log_format=args.log_format,
+        drain_timeout=args.drain_timeout,
+        whip_token=args.whip_token,
     )

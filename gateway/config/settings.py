@@ -11,6 +11,8 @@ from pathlib import Path
 
 from gateway.asr.config import RecognitionConfig
 from gateway.auth.config import AuthConfig
+from gateway.cluster.config import ClusterConfig
+from gateway.relays.config import RelayConfig
 from turn.ice import DEFAULT_TURN_TTL
 
 
@@ -35,6 +37,8 @@ class GatewayConfig:
     log_level: str = "info"
     language: str = "en-US"
     max_sessions: int | None = None  # None: the measured capacity (admission)
+    max_participants: int = 2  # callers per conversation; more make the page's call a mesh
+    resume_grace: float = 30.0  # seconds a dropped client may resume its session; 0: never
     workers: int = 0  # 0: one per core
     insights: bool = True
     stun_urls: tuple[str, ...] = ()
@@ -49,6 +53,11 @@ class GatewayConfig:
     retention_days: float | None = None
     auth: AuthConfig = field(default_factory=AuthConfig)  # open unless an apps file is given
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)  # one process unless Redis
+    relays: RelayConfig = field(default_factory=RelayConfig)  # downstreams, --asr
+    log_format: str = "text"
+    drain_timeout: float = 60.0
+    whip_token: str | None = field(default=None, repr=False)
     web_root: Path = field(default_factory=default_web_root)
 
 
@@ -64,7 +73,6 @@ class SessionSettings:
     connect_timeout: float = 30.0
     stop_timeout: float = 10.0
     offer_timeout: float = 30.0  # signaling: time a new connection has to offer
-    max_participants: int = 8
 
     @property
     def backlog_chunks(self) -> int:

@@ -18,6 +18,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from gateway.observability.metrics import (
+    ADMISSION_REFUSALS,
+    SESSIONS_ADMITTED,
+    SESSIONS_ENDED,
+)
+
 from .capacity import CapacityEstimator
 
 log = logging.getLogger(__name__)
@@ -146,21 +152,22 @@ class LocalAdmission:
 
     def admit(self, kind: str) -> Ticket:
         if not self.accepting:
-            self._refuse("shutting_down")
+            self._refuse(kind, "shutting_down")
             raise Refused("shutting_down", "the gateway is shutting down")
         if self.estimator is not None:
             self.estimator.observe(self.in_use)
         load = self.load()
         if load.saturated and load.limit == "measured":
-            self._refuse("server_busy")
+            self._refuse(kind, "server_busy")
             raise Refused("server_busy", "the gateway's recognition is fully busy "
                           f"({load.in_use} sessions); try again later")
         if load.in_use >= load.capacity:
-            self._refuse("server_busy")
+            self._refuse(kind, "server_busy")
             what = "limit" if load.limit == "fixed" else "measured capacity"
             raise Refused("server_busy", f"the gateway is at its {what} of {load.capacity} "
                           "sessions; try again later")
         self._in_use[kind] += 1
+        SESSIONS_ADMITTED.labels(kind).inc()
         if self.estimator is not None:
             self.estimator.observe(self.in_use)
         return Ticket(self, kind)
@@ -168,13 +175,15 @@ class LocalAdmission:
     def drain(self) -> None:
         self.accepting = False
 
-    def _refuse(self, code: str) -> None:
+    def _refuse(self, kind: str, code: str) -> None:
         self.refusals[code] += 1
+        ADMISSION_REFUSALS.labels(kind, code).inc()
         log.info("session refused: %s (%d of %d in use)", code, self.in_use, self.capacity)
 
     def _release(self, ticket: Ticket) -> None:
         if self.estimator is not None:
             self.estimator.observe(self.in_use)
         self._in_use[ticket.kind] -= 1
+        SESSIONS_ENDED.labels(ticket.kind).inc()
         if self.estimator is not None:
             self.estimator.observe(self.in_use)

@@ -32,6 +32,8 @@ from gateway.transcript import Phrase, Speaker
 
 from .insights import ConversationInsights, InsightsBuilder, PhraseAnalysis
 from .member import Member
+from .presence import LeaveReason
+from .roster import Roster
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,12 @@ Runner = Callable[..., Awaitable[Any]]
 
 
 class ConversationFull(Exception):
-    pass
+    """The conversation cannot take another participant: at its ``limit``, or ended."""
+
+    def __init__(self, message: str, *, conversation_id: str, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.conversation_id = conversation_id
+        self.limit = limit
 
 
 class Conversation:
@@ -54,7 +61,7 @@ class Conversation:
         run: Runner,
         build_insights: InsightsBuilder | None,
         analytics_interval: float = 10.0,
-        max_participants: int = 8,
+        max_participants: int = 2,
         on_ended: Callable[[Conversation], None] = lambda c: None,
     ) -> None:
         self.info = info
@@ -64,7 +71,7 @@ class Conversation:
         self._analytics_interval = analytics_interval
         self.max_participants = max_participants
         self._on_ended = on_ended
-        self.members: dict[str, Member] = {}
+        self.roster = Roster()
         self.created_at = datetime.now(UTC)
         self.start: datetime | None = None  # the clock: first audio of any participant
         self._insights: ConversationInsights | None = None
@@ -85,31 +92,61 @@ class Conversation:
 
     # -- membership -------------------------------------------------------------------------
 
-    def join(self, speaker: Speaker) -> Member:
-        """A participant joins (``speaker.id`` is its participant id)."""
+    @property
+    def members(self) -> dict[str, Member]:
+        """Present and departing members, in joining order (see ``Roster``)."""
+        return self.roster.members
+
+    def join(self, speaker: Speaker, *, accepts_peer: bool = False) -> Member:
+        """A participant joins (``speaker.id`` is its participant id; ``accepts_peer``: its
+        client takes messages from the others, see ``Participant``)."""
         if self.ended:
-            raise ConversationFull(f"conversation {self.id} has ended")
-        if len(self.members) >= self.max_participants:
+            raise ConversationFull(f"conversation {self.id} has ended",
+                                   conversation_id=self.id)
+        if len(self.roster) >= self.max_participants:
             raise ConversationFull(
-                f"conversation {self.id} already has {self.max_participants} participants")
+                f"conversation {self.id} already has {self.max_participants} participants",
+                conversation_id=self.id, limit=self.max_participants)
         assert speaker.id is not None, "a participant needs an id"
         if self._seq == 0:
             self._lifecycle("conversation_started", meetingTitle=self.info.meeting_title,
                             startTime=iso(self.created_at))
-        member = Member(self, speaker)
-        self.members[member.id] = member
+        member = Member(self, speaker, accepts_peer=accepts_peer)
         self._lifecycle("participant_joined", participant=speaker.to_json(),
                         at=iso(datetime.now(UTC)))
+        self.roster.add(member)
         return member
 
-    async def remove(self, member: Member, goodbye: Message | None) -> None:
+    def depart(self, member: Member, reason: LeaveReason) -> None:
+        """The participant is gone (hung up or dropped): the others hear it now, before its
+        last audio is recognised; it may send nothing more to them."""
+        self.roster.depart(member, reason)
+
+    def set_muted(self, member: Member, muted: bool) -> None:
+        """A participant muted or unmuted: the others, and consoles, hear of a change."""
+        if self.roster.set_muted(member, muted):
+            self._lifecycle("participant_state", participant=member.speaker.to_json(),
+                            muted=muted, at=iso(datetime.now(UTC)))
+
+    def relay(self, sender: Member, to: str, data: Mapping[str, Any]) -> None:
+        """Hand ``data`` from one participant to another (browser-to-browser negotiation).
+
+        Raises ``UnknownParticipant`` unless ``to`` is another present participant. Nothing
+        of it goes on the bus: negotiation is between the two, not a result of the call.
+        """
+        self.roster.relay(sender, to, data)
+
+    async def remove(self, member: Member, goodbye: Message | None,
+                     reason: LeaveReason = "left") -> None:
         """Remove a participant after ``goodbye`` (its ``recognition_stopped``).
 
         The last one out first receives the conversation's closing insights (final topics
-        and analytics); then the conversation ends and its outputs are finished.
+        and analytics); then the conversation ends and its outputs are finished. Consoles
+        hear ``participant_left`` (with ``reason``) after the participant's last lines.
         """
         if self.members.get(member.id) is not member:
             return
+        self.roster.depart(member, reason)
         if len(self.members) == 1:
             self.ended = True
             await self._stop_analytics()
@@ -121,9 +158,9 @@ class Conversation:
                     log.exception("conversation %s: closing insights failed", self.id)
         if goodbye is not None:
             self.publish(goodbye, origin=member.id, audience="participant")
-        del self.members[member.id]
+        self.roster.discard(member)
         self._lifecycle("participant_left", participant=member.speaker.to_json(),
-                        at=iso(datetime.now(UTC)))
+                        reason=reason, at=iso(datetime.now(UTC)))
         if self.ended:
             self._lifecycle("conversation_ended", endTime=iso(datetime.now(UTC)))
             self._on_ended(self)

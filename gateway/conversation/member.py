@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from gateway.outputs.result import Message
-from gateway.protocols.symbl import messages
+from gateway.protocols.symbl import lifecycle, messages
 from gateway.transcript import Phrase, Speaker
+
+from .presence import LeaveReason, MemberListener, Participant, PresenceEvent
 
 if TYPE_CHECKING:
     from .conversation import Conversation
@@ -25,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class Member:
-    def __init__(self, conversation: Conversation, speaker: Speaker) -> None:
+    def __init__(self, conversation: Conversation, speaker: Speaker, *,
+                 accepts_peer: bool = False) -> None:
         assert speaker.id is not None
         self.id: str = speaker.id
         self.speaker = speaker
@@ -34,14 +37,58 @@ class Member:
         self._offset = 0.0  # this stream's start on the conversation clock, seconds
         self._leaving: asyncio.Future[None] | None = None
         self.failures = 0
+        self.muted = False
+        self.accepts_peer = accepts_peer
+        self.listener: MemberListener | None = None
+        # Its client's connection is away and may come back (a resumable session): still a
+        # participant, shown to the others as reconnecting rather than gone.
+        self.reconnecting = False
+
+    @property
+    def participant(self) -> Participant:
+        return Participant(self.speaker, self.muted, self.accepts_peer)
+
+    def listen(self, listener: MemberListener) -> list[Participant]:
+        """Subscribe this participant's client to the others' presence and messages;
+        returns who is already here (in the same step, so no change falls between)."""
+        self.listener = listener
+        return self.conversation.roster.participants(exclude=self)
+
+    def set_reconnecting(self, reconnecting: bool) -> None:
+        """Its connection went away (True) or came back (False): the others hear it as a
+        state change, consoles as a ``participant_state`` lifecycle result."""
+        roster = self.conversation.roster
+        if reconnecting == self.reconnecting or not roster.present(self):
+            self.reconnecting = reconnecting and roster.present(self)
+            return
+        self.reconnecting = reconnecting
+        now = datetime.now(UTC)
+        event = PresenceEvent("state", self.participant, now)
+        for other in list(self.conversation.members.values()):
+            if other is not self and other.listener is not None and roster.present(other):
+                other.listener.presence(event)
+        self.conversation.publish(
+            {"type": "participant_state", "conversationId": self.conversation.id,
+             "participant": self.speaker.to_json(), "muted": self.muted,
+             "reconnecting": reconnecting, "at": messages.iso(now)}, kind="lifecycle")
+
+    def depart(self, reason: LeaveReason) -> None:
+        """Tell the others now that this participant is gone (see ``Conversation.depart``)."""
+        self.conversation.depart(self, reason)
 
     # -- TranscriptListener ---------------------------------------------------------------
 
     def started(self, at: datetime) -> None:
-        """The participant's audio started (first chunk)."""
+        """The participant's audio started (first chunk).
+
+        Its client hears ``conversation_created`` then ``recognition_started``, both with
+        ``data.conversationId``, as Symbl sent them: Symbl's clients take the conversation
+        id from there, whatever the transport.
+        """
         self.stream_start = at
         self._offset = self.conversation.begin(at)
-        self._own(messages.recognition_started())
+        self._own(lifecycle.conversation_created(self.conversation.id))
+        self._own(lifecycle.recognition_started(self.conversation.id))
 
     def partial(self, text: str) -> None:
         self._own(messages.recognition_result(
@@ -70,15 +117,17 @@ class Member:
 
     # -- leaving ------------------------------------------------------------------------------
 
-    def leave(self) -> asyncio.Future[None]:
-        """Leave once, however many paths (bye, vanish, shutdown) ask for it.
+    def leave(self, reason: LeaveReason = "left") -> asyncio.Future[None]:
+        """Leave once, however many paths (bye, vanish, shutdown) ask for it; the first
+        one's ``reason`` is the one the others hear (unless ``depart`` told them already).
 
         Its ``recognition_stopped`` is the last message addressed to it, if its audio ever
         started. Shield the future to let a cancelled caller still finish leaving.
         """
         if self._leaving is None:
-            goodbye = messages.recognition_stopped() if self.stream_start is not None else None
-            self._leaving = asyncio.ensure_future(self.conversation.remove(self, goodbye))
+            goodbye = lifecycle.recognition_stopped() if self.stream_start is not None else None
+            self._leaving = asyncio.ensure_future(
+                self.conversation.remove(self, goodbye, reason))
         return self._leaving
 
     def _own(self, body: Message) -> None:

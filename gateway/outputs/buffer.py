@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
+
+from gateway.observability.metrics import OutputMetrics
 
 from .result import Result
 
@@ -142,6 +145,10 @@ class BufferedSink:
         self.sent = 0
         self.dropped = 0  # evicted from a full backlog
         self.discarded = 0  # never queued or abandoned: after close/stop, unserialisable
+        self._metrics = OutputMetrics.for_output(self.name)
+        # The writer logs with the ids bound where the output was built (its session, or
+        # only its conversation), not those of whichever session first published to it.
+        self._log_context = contextvars.copy_context()
         self._drops_unreported = 0
         self._last_warning = float("-inf")
 
@@ -175,6 +182,7 @@ class BufferedSink:
             item = self.serialize(result)
         except Exception:
             self.discarded += 1
+            self._metrics.discarded.inc()
             log.exception("%s %s: a result could not be serialised; skipped", self.name,
                           self.label)
             return
@@ -185,6 +193,7 @@ class BufferedSink:
         """Queue one item for the writer; never blocks, never raises."""
         if self._closing or self.stopped:
             self.discarded += 1
+            self._metrics.discarded.inc()
             return
         evicted = self._queue.put(item)
         if evicted:
@@ -225,7 +234,8 @@ class BufferedSink:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop yet: the next put or drain on the loop starts the writer
-        self._task = loop.create_task(self._run(), name=f"{self.name}-{self.label}")
+        self._task = loop.create_task(self._run(), name=f"{self.name}-{self.label}",
+                                      context=self._log_context.copy())
 
     async def _run(self) -> None:
         try:
@@ -245,6 +255,7 @@ class BufferedSink:
                     raise
                 self._queue.done(seq)
                 self.sent += 1
+                self._metrics.sent.inc()
         except asyncio.CancelledError:
             raise
         except StopWriting as exc:
@@ -258,6 +269,7 @@ class BufferedSink:
         """No more deliveries (the output is gone); queued items are discarded."""
         if not self.stopped:
             self.stopped = True
+            self._metrics.stops.inc()
             log.info("%s %s stopped: %s", self.name, self.label, why)
         self._abandon("after stop")
 
@@ -265,10 +277,12 @@ class BufferedSink:
         count = self._queue.clear()
         if count:
             self.discarded += count
+            self._metrics.discarded.inc(count)
             log.debug("%s %s: %d queued items abandoned %s", self.name, self.label, count, when)
 
     def _dropped(self, count: int) -> None:
         self.dropped += count
+        self._metrics.dropped.inc(count)
         self._drops_unreported += count
         now = time.monotonic()
         if now - self._last_warning >= WARN_INTERVAL:

@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.observability.metrics import OUTPUT_FAILURES, RESULTS_PUBLISHED
+
 from .base import Sink
 from .result import Result
 
@@ -70,6 +72,7 @@ class LocalBus:
         self._everywhere: list[Sink] = []
 
     def publish(self, result: Result) -> None:
+        RESULTS_PUBLISHED.labels(result.kind).inc()
         for sink in tuple(self._everywhere):
             self._send(sink, result)
         for attachment in tuple(self._outputs.get(result.conversation_id, ())):
@@ -83,6 +86,7 @@ class LocalBus:
         try:
             sink.send(result)
         except Exception:  # each output on its own: one broken one must not starve others
+            OUTPUT_FAILURES.labels(getattr(sink, "name", "other")).inc()
             log.exception("conversation %s: output %s failed", result.conversation_id,
                           getattr(sink, "name", sink))
 

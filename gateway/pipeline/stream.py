@@ -30,10 +30,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from gateway.asr.base import Final, Partial, RecognizerStream, TranscriptEvent
+from gateway.observability.metrics import StreamMetrics
 from gateway.outputs.base import AudioSink
 from gateway.transcript import Phrase
 
-from .pcm import PcmChunk
+from .pcm import TARGET_RATE, PcmChunk
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,18 @@ class _Marker:
         return f"<{self.name}>"
 
 
+class _Flush(_Marker):
+    """End the phrase in progress and say when its results were handed on."""
+
+    def __init__(self) -> None:
+        super().__init__("flush")
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def resolve(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
 ENDPOINT = _Marker("endpoint")  # end the phrase in progress now
 END = _Marker("end")  # no more audio: finalise and stop
 Item = PcmChunk | _Marker
@@ -71,21 +84,26 @@ useful. Lost words are lost for the transcript too, so the bound errs on the lon
 
 class MediaStream:
     """``taps`` get every chunk as it arrives (the participant's audio going downstream),
-    before and regardless of recognition; they never block (``AudioSink``)."""
+    before and regardless of recognition; they never block (``AudioSink``). ``transport``
+    names the ingest path in metrics (webrtc, symbl, whip)."""
 
     def __init__(self, recognizer: RecognizerStream, listener: TranscriptListener, *,
-                 label: str, backlog_chunks: int = 100,
-                 taps: Sequence[AudioSink] = (),
+                 label: str, backlog_chunks: int = 100, taps: Sequence[AudioSink] = (),
+                 transport: str = "unknown",
                  max_delay: float | None = DEFAULT_MAX_DELAY) -> None:
         self.recognizer = recognizer
         self.listener = listener
         self.label = label
         self.taps = list(taps)
-        self._items: deque[tuple[Item, float]] = deque()  # (item, time it was queued)
+        self.transport = transport
+        self._metrics = StreamMetrics.for_transport(transport)
+        # Each item with its arrival time (monotonic): result latency is measured from it.
+        self._items: deque[tuple[Item, float]] = deque()
         self._max_chunks = max(1, backlog_chunks)
         self._max_delay = max_delay
         self._chunks = 0  # audio chunks in _items (markers not counted)
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()  # set whenever the recognizer took a chunk
         self._task: asyncio.Task[None] | None = None
         self._finishing = False
         self._gap = False  # audio was dropped since the recogniser was last fed
@@ -122,7 +140,8 @@ class MediaStream:
             self.listener.started(self.started_at)
             self._task = asyncio.ensure_future(self._run())
         self.chunks_in += 1
-        if self.muted:
+        self._metrics.received.inc(chunk.samples / TARGET_RATE)
+        if self.muted:  # muted means nobody gets it: not recognition, not downstream
             self.muted_chunks += 1
             return
         for tap in self.taps:
@@ -156,6 +175,49 @@ class MediaStream:
         if self._task is not None and not self._finishing:
             self._append(ENDPOINT)
 
+    async def flush(self, timeout: float) -> None:
+        """End the phrase in progress and wait (bounded) until its results were handed on.
+
+        Unlike :meth:`finish`, the stream goes on: a transport that pauses recognition
+        without ending it (Symbl's ``stop_request`` with ``disconnectOnStopRequest: false``)
+        needs the last final delivered before it says it stopped.
+        """
+        task = self._task
+        if task is None or task.done() or self._finishing:
+            return
+        marker = _Flush()
+        self._append(marker)
+        # Also wake if the stream's task ends first (closed meanwhile): never wait in vain.
+        done, _ = await asyncio.wait({marker.done, task}, timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            log.warning("stream %s: flush did not complete within %.0f s", self.label, timeout)
+
+    async def wait_room(self, timeout: float, *, below: int | None = None) -> bool:
+        """Wait (bounded) until fewer than ``below`` chunks (default: the backlog's bound)
+        wait for the recognizer, so the next one is queued without dropping any.
+
+        For transports whose sender can be slowed down (a WebSocket, through TCP flow
+        control, when the transport stops reading): a client streaming a file faster than
+        real time is paced by the recognizer instead of losing audio, and a small ``below``
+        keeps what is queued (the latency, and the work left at a stop) short. False when
+        there was no room for ``timeout`` (the caller pushes anyway, and past the bound the
+        oldest audio is dropped, counted, as for a real-time source).
+        """
+        limit = self._max_chunks if below is None else max(1, min(below, self._max_chunks))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._chunks >= limit and not self._finishing:
+            self._room.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._room.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
     def _append(self, item: Item) -> None:
         self._items.append((item, time.monotonic()))
         if isinstance(item, PcmChunk):
@@ -169,6 +231,7 @@ class MediaStream:
             if isinstance(entry[0], PcmChunk):
                 self._items.remove(entry)
                 self._chunks -= 1
+                self._metrics.dropped.inc(entry[0].samples / TARGET_RATE)
                 break
         self._dropped("backlog full")
 
@@ -179,27 +242,30 @@ class MediaStream:
             log.warning("stream %s: recognizer overloaded (%s), dropped %d chunks so far",
                         self.label, why, self.dropped_chunks)
 
-    async def _next(self) -> Item:
-        """The next item. Chunks that waited longer than ``max_delay`` are dropped here; after
-        a drop, the first fresh chunk is preceded by an ``ENDPOINT``, so the phrase heard
-        before the gap ends there (and the chunk's age is checked again afterwards)."""
+    async def _next(self) -> tuple[Item, float]:
+        """The next item and its arrival time. Chunks that waited longer than ``max_delay``
+        are dropped here; after a drop, the first fresh chunk is preceded by an
+        ``ENDPOINT``, so the phrase heard before the gap ends there (and the chunk's age is
+        checked again afterwards)."""
         while True:
             while not self._items:
                 self._wake.clear()
                 await self._wake.wait()
-            item, queued_at = self._items.popleft()
+            item, arrived = entry = self._items.popleft()
             if not isinstance(item, PcmChunk):
-                return item
+                return entry
             self._chunks -= 1
-            if self._max_delay is None or time.monotonic() - queued_at <= self._max_delay:
+            self._room.set()
+            if self._max_delay is None or time.monotonic() - arrived <= self._max_delay:
                 if self._gap and self._fed:  # end the phrase heard before the gap first
                     self._gap = False
-                    self._items.appendleft((item, queued_at))
+                    self._items.appendleft(entry)
                     self._chunks += 1
-                    return ENDPOINT
+                    return ENDPOINT, arrived
                 self._gap = False
-                return item
+                return entry
             self.late_chunks += 1
+            self._metrics.dropped.inc(item.samples / TARGET_RATE)
             self._dropped(f"audio older than {self._max_delay:g} s")
 
     async def finish(self, timeout: float) -> None:
@@ -231,27 +297,56 @@ class MediaStream:
 
     async def _run(self) -> None:
         recognizer = self.recognizer
-        while (item := await self._next()) is not END:
-            if item is ENDPOINT:
-                self._gap = self._fed = False  # the phrase ends here anyway
-                await self._step(recognizer.endpoint)
-            elif isinstance(item, PcmChunk):
-                self._fed = True
-                await self._step(recognizer.accept, item)
-        await self._step(recognizer.endpoint)
-
-    async def _step(self, call: Callable[..., Awaitable[list[TranscriptEvent]]],
-                    *args: Any) -> None:
-        """One recognizer call and its results; a failure costs that step, not the call."""
         try:
-            for event in await call(*args):
+            while True:
+                item, arrived = await self._next()
+                if item is END:
+                    break
+                if item is ENDPOINT:
+                    self._gap = self._fed = False  # the phrase ends here anyway
+                    await self._step(arrived, recognizer.endpoint)
+                elif isinstance(item, _Flush):
+                    self._gap = self._fed = False
+                    await self._step(arrived, recognizer.endpoint)
+                    item.resolve()
+                elif isinstance(item, PcmChunk):
+                    self._fed = True
+                    await self._step(arrived, recognizer.accept, item)
+            await self._step(arrived, recognizer.endpoint)
+        finally:
+            # Nobody waits on a flush the stream will never reach (finished or closed).
+            for left, _ in self._items:
+                if isinstance(left, _Flush):
+                    left.resolve()
+
+    async def _step(self, arrived: float,
+                    call: Callable[..., Awaitable[list[TranscriptEvent]]], *args: Any) -> None:
+        """One recognizer call and its results; a failure costs that step, not the call.
+
+        Metrics: recogniser time against the audio it was given (the real-time factor), and
+        each result's latency from the arrival of the item that produced it.
+        """
+        metrics = self._metrics
+        try:
+            started = time.monotonic()
+            events = await call(*args)
+            elapsed = time.monotonic() - started
+            metrics.recognition_time.inc(elapsed)
+            if args and isinstance(args[0], PcmChunk) and args[0].samples:
+                seconds = args[0].samples / TARGET_RATE
+                metrics.recognised.inc(seconds)
+                metrics.realtime_factor.observe(elapsed / seconds)
+            for event in events:
                 if isinstance(event, Partial):
                     self.listener.partial(event.text)
+                    metrics.partial_latency.observe(time.monotonic() - arrived)
                 elif isinstance(event, Final):
                     await self.listener.final(event.phrase)
+                    metrics.final_latency.observe(time.monotonic() - arrived)
         except asyncio.CancelledError:
             raise
         except Exception:
+            metrics.failures.inc()
             self.failures += 1
             if self.failures % 100 == 1:
                 log.exception("stream %s: recognition failed (%d so far); continuing",

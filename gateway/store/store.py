@@ -59,9 +59,12 @@ class Store:
         loop = asyncio.get_running_loop()
         try:
             engine = await loop.run_in_executor(write_pool, make_engine, config)
-        except BaseException:
+        except BaseException as exc:
             write_pool.shutdown()
             read_pool.shutdown()
+            if isinstance(exc, (OSError, DBAPIError)):  # no such folder, no permission…
+                raise StoreUnavailable(f"conversation store {describe(config.database)}: "
+                                       f"{exc}") from None
             raise
         try:
             before, after = await loop.run_in_executor(write_pool, upgrade, engine)

@@ -55,22 +55,25 @@ def speech_dir() -> Iterator[Path]:
 def make_speech(speech_dir: Path) -> MakeSpeech:
     """Synthesise sentences into one 48 kHz mono WAV for Chrome's fake microphone.
 
-    Each sentence is followed by ``gap`` seconds of silence so the recognizer ends a
-    phrase after it (Vosk endpoints after ~0.5 s of silence) and the loop Chrome plays
-    does not glue the last sentence onto the first.
+    ``lead`` seconds of silence come first; each sentence is followed by ``gap`` seconds of
+    silence so the recognizer ends a phrase after it (Vosk endpoints after ~0.5 s of
+    silence) and the loop Chrome plays does not glue the last sentence onto the first;
+    ``tail`` adds silence at the end of the loop (two callers who speak in turn).
     """
-    made: dict[tuple[tuple[str, ...], float], Path] = {}
+    made: dict[tuple[object, ...], Path] = {}
 
-    def make(*sentences: str, gap: float = 1.2, lead: float = 1.0) -> Path:
+    def make(*sentences: str, gap: float = 1.2, lead: float = 1.0, tail: float = 0.0,
+             voice: str = "en-us") -> Path:
         require_espeak()
-        key = (sentences, gap)
+        key = (sentences, gap, lead, tail, voice)
         if key in made:
             return made[key]
         parts: list[np.ndarray] = [np.zeros(int(lead * 48000), dtype=np.int16)]
         for i, text in enumerate(sentences):
-            wav = espeak_wav_48k(text, speech_dir / f"part-{len(made)}-{i}.wav")
+            wav = espeak_wav_48k(text, speech_dir / f"part-{len(made)}-{i}.wav", voice=voice)
             parts.append(SpeechSample.read(wav).samples)
             parts.append(np.zeros(int(gap * 48000), dtype=np.int16))
+        parts.append(np.zeros(int(tail * 48000), dtype=np.int16))
         out = speech_dir / f"speech-{len(made)}.wav"
         SpeechSample(np.concatenate(parts), 48000).write(out)
         made[key] = out

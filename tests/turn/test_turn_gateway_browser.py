@@ -93,8 +93,8 @@ async def test_page_relay_only_shows_transcript(
     page = browser.page
     await page.add_init_script(RECORD_PEERS)
     await page.goto(gw.url + "/?relay=1")
-    await page.wait_for_function("window.gateway && window.gateway.state === 'idle'")
-    await page.click("#mic-button")
+    await page.wait_for_function("() => window.gateway && window.gateway.state === 'idle'")
+    await page.click("#call-button")
 
     found = await wait_for_words(page, WORDS, MIN_WORDS, timeout=45)
     assert len(found) >= MIN_WORDS, browser.console
@@ -131,5 +131,5 @@ async def test_page_relay_only_shows_transcript(
     print(f"\nchromium ?relay=1, gateway policy {gateway_policy}: pair "
           f"{facts['local']}->{facts['remote']}, timings {hook['timings']}")
 
-    await page.click("#mic-button")
+    await page.click("#leave-button")
     await wait_js(page, "() => window.gateway.state === 'ended'", timeout=20)

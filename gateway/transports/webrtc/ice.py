@@ -17,6 +17,7 @@ from typing import Any, Protocol, cast
 from aiortc import RTCConfiguration
 
 from gateway.config import GatewayConfig
+from gateway.observability.metrics import ICE_CHECKS
 from turn.ice import (
     IceSettings,
     TransportPolicy,
@@ -142,6 +143,7 @@ class IceProvider:
         own_turn = gateway_turn_url(self.settings)
         healthy, problem = True, None
         for result in await check_ice_servers(self.settings, user="gateway-healthcheck"):
+            ICE_CHECKS.labels(_server_kind(result.url), "ok" if result.ok else "failed").inc()
             if result.ok:
                 log.info("ICE server %s answered in %.0f ms", result.url,
                          (result.seconds or 0) * 1000)
@@ -164,6 +166,12 @@ class IceProvider:
                 await self.check()
             except Exception:
                 log.exception("ICE server check failed")
+
+
+def _server_kind(url: str) -> str:
+    """``stun``, ``turn`` or ``turns``: the URL's scheme, a fixed set for a metric label."""
+    scheme = url.split(":", 1)[0].lower()
+    return scheme if scheme in ("stun", "stuns", "turn", "turns") else "other"
 
 
 def _label(user: str) -> str:

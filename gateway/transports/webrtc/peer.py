@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -17,6 +18,8 @@ from .sdp import summarize_offer
 log = logging.getLogger(__name__)
 
 DATA_CHANNEL_LABEL = "insights"
+PEER_CLOSE_TIMEOUT = 3.0
+_closing_peers: set[asyncio.Task[None]] = set()  # bounded closes still finishing
 
 
 def check_offer(offer_sdp: str) -> None:
@@ -30,6 +33,10 @@ def check_offer(offer_sdp: str) -> None:
     if not summary.audio_sending:
         raise SessionError(
             "no_audio", "the offer sends no audio: add a microphone track (sendrecv or sendonly)",
+            retryable=True)
+    if not unique_mids(offer_sdp):
+        raise SessionError(
+            "invalid_sdp", "every media section of the offer needs one a=mid, no two alike",
             retryable=True)
     if not summary.data_channel:
         raise SessionError(
@@ -89,3 +96,43 @@ async def discard(track: MediaStreamTrack) -> None:
     with contextlib.suppress(MediaStreamError):
         while True:
             await track.recv()
+
+
+def unique_mids(sdp: str) -> bool:
+    """One ``a=mid`` per media section, no two alike; aiortc fails on anything else in ways
+    that leave its peer connection unable to close cleanly."""
+    mids: list[list[str]] = []
+    for line in sdp.replace("\r\n", "\n").split("\n"):
+        line = line.strip()
+        if line.startswith("m="):
+            mids.append([])
+        elif line.startswith("a=mid:") and mids:
+            mids[-1].append(line[len("a=mid:"):].strip())
+    return all(len(m) == 1 and m[0] for m in mids) and len({m[0] for m in mids}) == len(mids)
+
+
+async def close_peer(pc: RTCPeerConnection, label: str,
+                     timeout: float = PEER_CLOSE_TIMEOUT) -> None:
+    """Close a peer connection, waiting at most ``timeout``.
+
+    aiortc's close frees the TURN allocation and waits for the TURN server's answer; with
+    the server gone that is ~64 s of STUN retransmissions (measured), which would hold the
+    DELETE, the admission ticket and the shutdown hostage. Past the bound the close goes on
+    in the background and frees its sockets when it ends.
+    """
+    task = asyncio.ensure_future(pc.close())
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s: closing the peer connection failed: %r", label, task.exception())
+        return
+    log.warning("%s: the peer connection did not close within %.0f s (a TURN server that "
+                "went away?); finishing in the background", label, timeout)
+    _closing_peers.add(task)
+    task.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Task[None]) -> None:
+    _closing_peers.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("a background peer-connection close failed: %r", task.exception())

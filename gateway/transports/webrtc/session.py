@@ -2,8 +2,16 @@
 
 It owns the participant's connection and lifetime (start, bye, vanish, shutdown) and feeds
 the audio it receives into the participant's ``MediaStream``; results reach the client
-through the bus, on a ``DataChannelSink`` attached for this participant. Recognition,
-conversations and insights are not its business.
+through the bus, on a ``DataChannelSink`` attached for this participant. For calls between
+participants it relays their negotiation messages, mutes, and tells its client who else is
+in the conversation (``PresenceLink``). Recognition, conversations and insights are not its
+business.
+
+A client that asked for ``resume`` may lose its signaling connection, or its media
+connection, and continue the session within a grace period (``ClientLink``): the media
+stream, the member and the result delivery go on; a new peer connection replaces a broken
+one (``SessionMedia``), continuing the same stream on its clock and replaying the results
+the client missed.
 """
 
 from __future__ import annotations
@@ -14,49 +22,31 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
-from aiortc.mediastreams import MediaStreamError
+from aiortc import RTCPeerConnection
 
-from gateway.asr.base import Recognizer
-from gateway.config import SessionSettings
+from gateway.asr.remote import RecognizerUnavailable
 from gateway.conversation.admission import Ticket
-from gateway.conversation.conversation import ConversationFull
-from gateway.conversation.directory import ConversationDirectory
-from gateway.conversation.insights import InsightsBuilder, InsightsProvider
 from gateway.conversation.member import Member
-from gateway.conversation.start_config import (
-    StartConfig,
-    UnsupportedLanguage,
-    check_language,
-    parse_start_config,
-)
-from gateway.outputs.bus import ResultBus
+from gateway.conversation.presence import LeaveReason
+from gateway.conversation.start_config import StartConfig
 from gateway.outputs.datachannel import DataChannelSink
-from gateway.pipeline.frames import AudioPipeline
 from gateway.pipeline.stream import MediaStream
 from gateway.transcript import Speaker
 from signaling import protocol
-from signaling.interface import Answer, Notify, RemoteCandidate, SessionError
+from signaling.interface import Answer, Notify, RemoteCandidate, Resumed, SessionError
 
-from . import peer
-from .ice import IceConfigurator
+from . import admission, peer
+from .client_link import ClientLink
+from .intake import AudioIntake
+from .media import MediaPath, SessionMedia
+from .presence import relay_peer
+from .services import SessionServices
+
+__all__ = ["SessionServices", "WebRtcSession"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionServices:
-    """What every WebRTC session shares: built once by the app, handed to each session."""
-
-    recognizer: Recognizer
-    directory: ConversationDirectory
-    bus: ResultBus
-    ice: IceConfigurator
-    insights: InsightsProvider | None
-    settings: SessionSettings
 
 
 class WebRtcSession:
@@ -67,42 +57,57 @@ class WebRtcSession:
         self.id = session_id
         self._services = services
         self._settings = services.settings
-        self._notify = notify
+        self.client = ClientLink(notify, session_id)
         self._ticket = ticket
         self._on_closed = on_closed
         self.created = time.monotonic()
-        self.pc: RTCPeerConnection | None = None
+        self.media: SessionMedia | None = None
         self.start_config: StartConfig | None = None
         self.member: Member | None = None
         self.stream: MediaStream | None = None
-        self._sink: DataChannelSink | None = None
-        self._frames = AudioPipeline(services.settings.chunk_ms)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._reader: asyncio.Task[None] | None = None
         self._stopping = False
         self._closed = asyncio.Event()
-        self.connected_at: float | None = None
-        self.conversion_failures = 0
+        self.ended_as: str | None = None  # why it ended, for a late resume's error
 
     @property
     def speaker(self) -> Speaker:
         base = self.start_config.speaker if self.start_config else Speaker()
         return dataclasses.replace(base, id=self.id)
 
+    @property
+    def pc(self) -> RTCPeerConnection | None:
+        return self.media.path.pc if self.media is not None else None
+
+    @property
+    def connected_at(self) -> float | None:
+        return self.media.path.connected_at if self.media is not None else None
+
+    @property
+    def sink(self) -> DataChannelSink | None:
+        return self.media.sink if self.media is not None else None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def resumable(self) -> bool:
+        """A resume may continue it now: the client asked, got its token, and it lives."""
+        return self.client.can_resume and not self._stopping
+
     # -- SignalingSession ---------------------------------------------------------------
 
-    async def start(self, offer_sdp: str, config: Mapping[str, Any]) -> Answer:
+    async def start(self, offer_sdp: str, config: Mapping[str, Any],
+                    features: frozenset[str] = frozenset()) -> Answer:
         self._check_alive()
-        self.start_config, build_insights = self._validate_config(config)
-        peer.check_offer(offer_sdp)
-        blocked = self._services.ice.unusable()
-        if blocked is not None:
-            raise SessionError("turn_unavailable", blocked, fatal=True)
-        try:
-            self.member = self._services.directory.join(self.speaker, self.start_config,
-                                                        build_insights)
-        except ConversationFull as exc:
-            raise SessionError("conversation_full", str(exc), retryable=True) from None
+        self.start_config, self.member = admission.admit(self._services, self.id, config,
+                                                         offer_sdp, features)
+        if "resume" in features and self._services.resume_grace > 0:
+            self.client.enable_resume(self._services.resume_grace, on_change=self._reconnecting,
+                                      on_expired=self._expired)
+        if "presence" in features:
+            self.client.listen(self.member)
         # From here on every failure tears the session down (and leaves the conversation).
         try:
             return await self._negotiate(offer_sdp)
@@ -111,30 +116,26 @@ class WebRtcSession:
             raise
 
     async def _negotiate(self, offer_sdp: str) -> Answer:
-        member, services = self.member, self._services
+        member, services, absence = self.member, self._services, self.client.absence
         assert member is not None
-        recognizer = await services.recognizer.open_stream(member.speaker)
-        self.stream = MediaStream(recognizer, member, label=self.id,
-                                  backlog_chunks=self._settings.backlog_chunks)
-        self._check_alive()
-        pc = RTCPeerConnection(services.ice.gateway_configuration(self.id))
-        self.pc = pc
-        self._sink = DataChannelSink(pc, self.id)
-        services.bus.attach(member.conversation.id, self._sink, participant=self.id)
-        pc.on("track", self._on_track)
-        pc.on("datachannel", self._on_datachannel)
-        pc.on("connectionstatechange", self._on_connection_state)
         try:
-            answer_sdp = await peer.answer_offer(pc, services.ice.prepare_offer(offer_sdp))
-        except SessionError:
-            raise
-        except Exception as exc:
-            self._check_alive()  # a shutdown mid-negotiation is not the client's fault
-            log.info("session %s: offer rejected by aiortc: %r", self.id, exc)
-            raise SessionError(
-                "invalid_sdp", f"the offer could not be applied: {exc or type(exc).__name__}",
-                fatal=True) from None
+            recognizer = await services.recognizer.open_stream(member.speaker)
+        except RecognizerUnavailable as exc:
+            raise SessionError("server_busy", str(exc), retryable=True) from None
+        assert self.start_config is not None
+        taps = services.relays.open_participant_taps(member, self.start_config) \
+            if services.relays else ()
+        self.stream = MediaStream(recognizer, member, label=self.id,
+                                  backlog_chunks=self._settings.backlog_chunks, taps=taps,
+                                  transport="webrtc")
+        intake = AudioIntake(self.stream, chunk_ms=self._settings.chunk_ms, label=self.id)
         self._check_alive()
+        self.media = media = SessionMedia(
+            self.id, services.ice, intake, resumable=absence is not None,
+            connect_timeout=self._settings.connect_timeout, spawn=self.spawn,
+            on_down=self._media_down, on_timeout=self._media_timeout)
+        services.bus.attach(member.conversation.id, media.sink, participant=self.id)
+        answer_sdp = await self._answered_by(media.answer(offer_sdp))
         warnings: tuple[tuple[str, str], ...] = ()
         problem = await services.ice.gathering_error(answer_sdp, self.id)
         self._check_alive()
@@ -143,158 +144,182 @@ class WebRtcSession:
             if services.ice.relay_only:
                 raise SessionError("turn_unavailable", problem, fatal=True)
             warnings = (("turn_unavailable", problem),)
-        self._spawn(self._connect_watchdog())
-        return Answer(answer_sdp, member.conversation.id, warnings)
+        resume = (self.client.token, absence.grace) if absence else (None, None)
+        return Answer(answer_sdp, member.conversation.id, warnings, *resume)
 
     async def add_candidate(self, candidate: RemoteCandidate) -> None:
-        if self.pc is None or self._stopping:
+        if self.media is None or self._stopping:
             raise SessionError("session_closed", "this session has ended", fatal=True)
-        await peer.add_candidate(self.pc, candidate, self.id)
+        await self.media.add_candidate(candidate)
+
+    def answered(self) -> None:
+        self.client.open()
+
+    async def peer(self, to: str, data: Mapping[str, Any]) -> None:
+        relay_peer(self._present_member(), to, data)
+
+    async def mute(self, muted: bool) -> None:
+        member = self._present_member()
+        if self.stream is not None:
+            self.stream.set_muted(muted)
+        member.conversation.set_muted(member, muted)
 
     async def stop(self) -> None:
-        """Bye: recognise what is left, send the last results, then close everything.
+        """Bye: the participant hung up (``left``); see ``end``."""
+        await self.end("left")
 
-        Only catching up on queued audio is bounded by ``stop_timeout``; the goodbye
-        (closing insights, relay and console goodbyes, data-channel drain) has its own
-        bounds and is shielded, so a timeout or a cancelled caller can never leave a relay
-        connection or a console socket open.
+    async def close(self) -> None:
+        """The signaling connection went away without a bye: a resumable session waits for
+        its client; any other ends, the participant ``dropped``."""
+        if self.resumable:
+            self.client.detach()
+            return
+        await self.end("dropped")
+
+    async def resume(self, notify: Notify, *, last_seq: int,
+                     offer_sdp: str | None) -> Resumed:
+        """Continue on a new connection (``notify``); with ``offer_sdp``, on a new peer
+        connection too, replaying the results after ``last_seq``. Messages flow to the new
+        connection once it calls ``answered()``."""
+        self._check_alive()
+        member, media, absence = self.member, self.media, self.client.absence
+        assert member is not None and media is not None and absence is not None
+        sdp, replayed, missed = None, 0, 0
+        if offer_sdp is not None:
+            peer.check_offer(offer_sdp)
+            try:
+                sdp, replayed, missed = await self._answered_by(
+                    media.replace(offer_sdp, last_seq))
+            except SessionError:
+                self.client.away("media")  # the old connection is gone, the new one failed
+                raise
+        elif media.lost:
+            raise SessionError("sdp_required", "the media connection of this session is gone: "
+                               "resume with a new offer ('sdp') to reconnect it", retryable=True)
+        self.client.attach(notify)
+        return Resumed(self.id, member.conversation.id, sdp, replayed, missed, absence.grace)
+
+    async def end(self, reason: LeaveReason) -> None:
+        """End the session however it ends (``stop``, ``close``, failures, shutdown):
+        recognise what is left, send the last results, then close everything.
+
+        The other participants hear at once that this one is gone (and why); only then is
+        its queued audio recognised, bounded by ``stop_timeout``. The goodbye (closing
+        insights, relay and console goodbyes, data-channel drain) has its own bounds and is
+        shielded, so a timeout or a cancelled caller can never leave a relay connection or
+        a console socket open.
         """
         if self._stopping:
             await self._closed.wait()
             return
         self._stopping = True
+        self.ended_as = self.ended_as or reason
         try:
-            await self._finish_audio()
             if self.member is not None:
-                await asyncio.shield(self.member.leave())
-            if self._sink is not None:
-                await self._sink.drain(timeout=2.0)
+                self.member.depart(reason)
+            if self.media is not None:
+                await self.media.finish(self._settings.stop_timeout)
+            if self.member is not None and self._services.relays is not None:
+                # The downstreams' last answers reach this participant before it leaves.
+                await self._services.relays.close_participant_taps(self.member)
+            if self.member is not None:
+                await asyncio.shield(self.member.leave(reason))
+            if self.sink is not None:
+                await self.sink.drain(timeout=2.0)
         finally:
             await self._teardown()
-
-    async def close(self) -> None:
-        await self.stop()
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
 
-    # -- aiortc callbacks ---------------------------------------------------------------
+    # -- media and absence ------------------------------------------------------------------
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
+    async def _answered_by(self, negotiation: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            result = await negotiation
+        except SessionError:
+            self._check_alive()  # a shutdown mid-negotiation is not the client's fault
+            raise
+        self._check_alive()
+        return result
+
+    async def _media_down(self, path: MediaPath, state: str) -> None:
         if self._stopping:
             return
-        if track.kind == "audio" and self._reader is None:
-            self._reader = self._spawn(self._read_audio(track))
-        else:
-            # Extra tracks are answered inactive, so this only covers a misbehaving peer.
-            self._spawn(peer.discard(track))
-
-    def _on_datachannel(self, channel: RTCDataChannel) -> None:
-        if channel.label == peer.DATA_CHANNEL_LABEL and self._sink is not None:
-            self._sink.attach(channel)
-        else:
-            log.info("session %s: ignoring data channel %r", self.id, channel.label)
-
-    async def _on_connection_state(self) -> None:
-        pc = self.pc
-        if pc is None:
+        code = "ice_failed" if state == "failed" else "peer_closed"
+        absence = self.client.absence
+        if self.resumable and absence is not None and self.media is not None:
+            await self.client.notify(protocol.error(
+                code, f"the peer connection {state}: resume with a new offer within "
+                f"{absence.remaining:.0f} s to continue", {"resumable": True}))
+            self.client.away("media")
+            self.spawn(self.media.retire(path))
             return
-        state = pc.connectionState
-        log.info("session %s: peer connection %s", self.id, state)
-        if state == "connected" and self.connected_at is None:
-            self.connected_at = time.monotonic()
-        if state in ("failed", "closed") and not self._stopping:
-            code = "ice_failed" if state == "failed" else "peer_closed"
-            await self._notify(protocol.error(code, f"the peer connection {state}"))
-            self._spawn(self.stop())
+        why = "the peer connection failed (no network path to the client)" \
+            if state == "failed" else \
+            "the peer connection closed (the client left or its network path was lost)"
+        await self.client.notify(protocol.error(code, why))
+        self.spawn(self.end("dropped"))
 
-    # -- media ----------------------------------------------------------------------------
-
-    async def _read_audio(self, track: MediaStreamTrack) -> None:
-        assert self.stream is not None
-        try:
-            while True:
-                frame = await track.recv()
-                try:
-                    chunks = self._frames.push(frame)  # type: ignore[arg-type]
-                except Exception:
-                    # One undecodable frame must not end the call: skip it.
-                    self.conversion_failures += 1
-                    if self.conversion_failures % 100 == 1:
-                        log.exception("session %s: audio conversion failed", self.id)
-                    continue
-                for chunk in chunks:
-                    self.stream.push(chunk)
-        except MediaStreamError:
-            log.info("session %s: audio track ended", self.id)
-
-    async def _finish_audio(self) -> None:
-        """Stop reading, hand over the resampler's tail, recognise everything received."""
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        stream = self.stream
-        if stream is None or stream.started_at is None:
+    async def _media_timeout(self, path: MediaPath) -> None:
+        if self._stopping:
             return
-        try:
-            for chunk in self._frames.close():
-                stream.push(chunk)
-        except Exception:
-            log.exception("session %s: audio flush failed", self.id)
-        await stream.finish(self._settings.stop_timeout)
+        await self.client.notify(protocol.error(
+            "connect_timeout",
+            f"no media connection within {self._settings.connect_timeout:.0f} s "
+            "(ICE could not connect: check STUN/TURN settings and firewalls)"))
+        self.spawn(self.end("dropped"))
+
+    def _reconnecting(self, away: bool) -> None:
+        if self.member is not None and not self._stopping:
+            self.member.set_reconnecting(away)
+
+    def _expired(self) -> None:
+        log.info("session %s: not resumed within its grace period; ending it", self.id)
+        self.ended_as = "expired"
+        self.spawn(self.end("dropped"))
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def _validate_config(self, config: Mapping[str, Any]) -> tuple[StartConfig,
-                                                                    InsightsBuilder | None]:
-        provider = self._services.insights
-        try:
-            start = parse_start_config(config)
-            build = provider.prepare(start) if provider is not None else None
-            check_language(start, self._settings.language)
-        except UnsupportedLanguage as exc:
-            raise SessionError("unsupported_language", str(exc), retryable=True) from None
-        except ValueError as exc:  # ConfigError, and insights config errors naming a field
-            raise SessionError("invalid_config", str(exc), retryable=True) from None
-        return start, build
+    def _present_member(self) -> Member:
+        if self.member is None or self._stopping:
+            raise SessionError("session_closed", "this session has ended", fatal=True)
+        return self.member
 
     def _check_alive(self) -> None:
         """Stop a negotiation that a shutdown or a vanished peer overtook."""
         if self._stopping:
             raise SessionError("session_closed", "this session has ended", fatal=True)
 
-    async def _connect_watchdog(self) -> None:
-        await asyncio.sleep(self._settings.connect_timeout)
-        if self.connected_at is None and not self._stopping:
-            await self._notify(protocol.error(
-                "connect_timeout",
-                f"no media connection within {self._settings.connect_timeout:.0f} s "
-                "(ICE could not connect: check STUN/TURN settings and firewalls)"))
-            self._spawn(self.stop())
-
     async def _teardown(self) -> None:
+        """Release everything, whatever fails on the way: a peer connection aiortc cannot
+        close (it raises again after a bad offer) or a close that hangs (a TURN server that
+        went away) must never keep the admission ticket or leave the signaling handler
+        waiting for ever."""
         self._stopping = True
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-        if self.pc is not None:
-            await self.pc.close()
-        if self.member is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.member.leave())
-        if self._sink is not None and self.member is not None:
-            self._services.bus.detach(self.member.conversation.id, self._sink)
-            await self._sink.close()
-        if self.stream is not None:
-            await self.stream.close()
-        self._ticket.release()
-        if not self._closed.is_set():
-            self._closed.set()
-            self._on_closed(self)
+        try:
+            current = asyncio.current_task()
+            for task in list(self._tasks):
+                if task is not current:
+                    task.cancel()
+            if self.media is not None:
+                await self.media.path.retire()
+            if self.member is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.member.leave("dropped"))
+            await self.client.close()
+            if self.sink is not None and self.member is not None:
+                self._services.bus.detach(self.member.conversation.id, self.sink)
+                await self.sink.close()
+            if self.stream is not None:
+                await self.stream.close()
+        finally:
+            self._ticket.release()
+            if not self._closed.is_set():
+                self._closed.set()
+                self._on_closed(self)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         if self._stopping:
             task.cancel()  # nothing new starts once the session is ending

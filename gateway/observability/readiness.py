@@ -1,0 +1,57 @@
+"""Whether this gateway should receive new calls now (``/readyz`` and ``gateway_ready``).
+
+Liveness (``/healthz``) says the process answers; readiness says a new call would succeed
+here: the recogniser is loaded, admission has room, the node is not draining, and, under a
+relay-only ICE policy, TURN works (without it no call can connect). A load balancer takes
+the node out of rotation while any of these fails, and puts it back by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from gateway.http.keys import ADMISSION_KEY, ICE_KEY, RECOGNIZER_KEY
+
+from .drain import DRAIN_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    reason: str | None  # stable code when not ready: starting, draining, at_capacity, ...
+    message: str | None
+    in_use: int
+    capacity: int
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": "ready" if self.ready else "not_ready"}
+        if self.reason is not None:
+            body["reason"] = self.reason
+            body["message"] = self.message
+        body["sessions"] = self.in_use
+        body["maxSessions"] = self.capacity
+        return body
+
+
+def readiness(app: web.Application) -> Readiness:
+    admission = app[ADMISSION_KEY]
+    in_use, capacity = admission.in_use, admission.capacity
+
+    def no(reason: str, message: str) -> Readiness:
+        return Readiness(False, reason, message, in_use, capacity)
+
+    drain = app.get(DRAIN_KEY)
+    if (drain is not None and drain.draining) or not admission.accepting:
+        return no("draining", "the gateway is draining before shutdown; send new calls "
+                  "elsewhere")
+    if RECOGNIZER_KEY not in app:
+        return no("starting", "the recogniser is not loaded yet")
+    if in_use >= capacity:
+        return no("at_capacity", f"all {capacity} sessions are in use")
+    blocked = app[ICE_KEY].unusable()
+    if blocked is not None:
+        return no("turn_unavailable", f"relay-only and TURN is unusable: {blocked}")
+    return Readiness(True, None, None, in_use, capacity)

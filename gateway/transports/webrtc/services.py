@@ -1,0 +1,26 @@
+"""What every WebRTC session shares: built once by the app, handed to each session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.asr.base import Recognizer
+from gateway.config import SessionSettings
+from gateway.conversation.directory import ConversationDirectory
+from gateway.conversation.insights import InsightsProvider
+from gateway.outputs.bus import ResultBus
+from gateway.relays.manager import Relays
+
+from .ice import IceConfigurator
+
+
+@dataclass(frozen=True, slots=True)
+class SessionServices:
+    recognizer: Recognizer
+    directory: ConversationDirectory
+    bus: ResultBus
+    ice: IceConfigurator
+    insights: InsightsProvider | None
+    settings: SessionSettings
+    relays: Relays | None = None  # downstream audio relays (--downstream, config.downstreams)
+    resume_grace: float = 30.0  # seconds a resumable session waits for its client; 0: never
