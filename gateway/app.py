@@ -18,11 +18,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from signaling.server import FACTORY_KEY, close_all_sockets, setup_signaling
+from signaling.server import ENTRANCE_KEY, FACTORY_KEY, close_all_sockets, setup_signaling
 
 from .asr.base import Recognizer
 from .asr.vosk import VoskRecognizer, load_model
 from .auth import AccessControl, setup_access
+from .auth.conversations import ConversationAccess
+from .auth.entrances import signaling_entrance
 from .cluster.directory import ClusterDirectory
 from .cluster.parts import CLUSTER_KEY, ClusterNode
 from .config import GatewayConfig, SessionSettings
@@ -30,7 +32,7 @@ from .conversation.admission import LocalAdmission
 from .conversation.directory import LocalDirectory
 from .conversation.insights import DefaultInsightsProvider, InsightsProvider
 from .http import console, conversations_live, health, ice_servers, pages
-from .http.conversations import setup_conversation_api
+from .http.conversations import access_hook, setup_conversation_api
 from .http.keys import (
     ADMISSION_KEY,
     BOARD_KEY,
@@ -51,6 +53,7 @@ from .outputs.bus import LocalBus
 from .outputs.relay import relay_sink_factory
 from .outputs.summary import summary_sink_factory
 from .store import STORE_KEY, StoreConfig, store_cleanup_context
+from .store.recent import StoreRecent
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
 from .transports.webrtc.transport import WebRtcTransport
@@ -91,11 +94,13 @@ def create_app(
     app[ADMISSION_KEY] = admission
     board = ConversationBoard()  # what consoles list: live and recent conversations
     app[BOARD_KEY] = board
-    app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, token=config.subscribe_token,
-                                           board=board)
     access = AccessControl.from_config(config.auth)  # ValueError names what to fix
     setup_access(app, access)
     log.info("%s", access.startup_line(config.host))
+    app[ENTRANCE_KEY] = signaling_entrance  # /ws: who connects, before anything else
+    conversation_access = _conversation_access(app, access, stored=bool(config.database))
+    app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, board=board,
+                                           access=conversation_access)
 
     async def ice_ctx(app: web.Application) -> AsyncIterator[None]:
         # First check before serving, so the log says at once whether TURN works.
@@ -130,6 +135,7 @@ def create_app(
         store = app.get(STORE_KEY)
         if store is not None:  # opened by its own context, before this one
             bus.attach_all(store.sink)
+            board.recent_store = StoreRecent(store)  # the recent list survives restarts
         outputs: list[SinkFactory] = [summary_sink_factory(board)]
         if config.relay_url:
             outputs.append(relay_sink_factory(config.relay_url, token=config.relay_token))
@@ -146,7 +152,7 @@ def create_app(
     async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
         services = SessionServices(
             recognizer=app[RECOGNIZER_KEY], directory=app[DIRECTORY_KEY], bus=bus, ice=ice,
-            insights=insights, settings=settings)
+            insights=insights, settings=settings, access=conversation_access)
         transport = WebRtcTransport(services, admission)
         app[WEBRTC_KEY] = transport
         directory = app[DIRECTORY_KEY]
@@ -182,7 +188,28 @@ def create_app(
     health.setup(app)
     ice_servers.setup(app)
     app.router.add_get("/subscribe/{conversation_id}", subscribe_handler)
-    setup_conversation_api(app)  # without a store it answers 503 store_unavailable
+    # Without a store it answers 503 store_unavailable.
+    setup_conversation_api(app, authorize=access_hook)
     console.setup(app, config.web_root)
     conversations_live.setup(app)
     return app
+
+
+def _conversation_access(app: web.Application, access: AccessControl, *,
+                         stored: bool) -> ConversationAccess:
+    """Join and watch checks, with a conversation's tenant read from what is live here,
+    then from the store (which keeps it after the call, and for other nodes' calls)."""
+
+    def live(conversation_id: str) -> tuple[bool, str | None]:
+        directory = app.get(DIRECTORY_KEY)
+        conversation = directory.get(conversation_id) if directory is not None else None
+        if conversation is None or conversation.ended:
+            return False, None
+        return True, conversation.tenant
+
+    async def from_store(conversation_id: str) -> tuple[bool, str | None]:
+        store = app.get(STORE_KEY)
+        return (False, None) if store is None else \
+            await store.conversation_tenant(conversation_id)
+
+    return ConversationAccess(access, live, from_store if stored else None)

@@ -87,5 +87,9 @@ class SessionFactory(Protocol):
     def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
         """RTCIceServer-shaped dicts with fresh credentials for this client."""
 
-    def open(self, session_id: str, notify: Notify) -> SignalingSession:
-        """Create a session; raise ``SessionError("server_busy", ...)`` when full."""
+    def open(self, session_id: str, notify: Notify,
+             principal: Any = None) -> SignalingSession:
+        """Create a session; raise ``SessionError("server_busy", ...)`` when full.
+
+        ``principal`` is who the entrance (``signaling.server.ENTRANCE_KEY``) found the
+        client to be, passed through unexamined: the session decides what it may join."""

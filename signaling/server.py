@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -36,6 +36,11 @@ RELAY_PER_SECOND = 20.0
 OFFER_TIMEOUT = 30.0
 
 FACTORY_KEY: web.AppKey[SessionFactory] = web.AppKey("session_factory", SessionFactory)
+Entrance = Callable[[web.Request], Awaitable[Any]]
+"""Checks a connecting client before anything else (the gateway's access control): returns
+who it is (handed to ``SessionFactory.open`` unexamined), or the response that already
+refused it, which the handler returns as is."""
+ENTRANCE_KEY: web.AppKey[Entrance] = web.AppKey("signaling_entrance")
 SOCKETS_KEY = web.AppKey("signaling_sockets", set[web.WebSocketResponse])
 OFFER_TIMEOUT_KEY = web.AppKey("offer_timeout", float)
 
@@ -88,13 +93,16 @@ class _Connection:
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
     factory = request.app[FACTORY_KEY]
+    principal = await _admit(request)
+    if isinstance(principal, web.StreamResponse):
+        return principal  # refused, and told why
     ws = web.WebSocketResponse(max_msg_size=HARD_FRAME_LIMIT, heartbeat=20.0)
     await ws.prepare(request)
     sockets = request.app[SOCKETS_KEY]
     sockets.add(ws)
     conn = _Connection(ws, str(uuid.uuid4()))
     try:
-        conn.session = factory.open(conn.session_id, conn.send)
+        conn.session = factory.open(conn.session_id, conn.send, principal)
     except SessionError as exc:
         await conn.send_error(exc.code, exc.message)
         await ws.close()
@@ -126,6 +134,12 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             await ws.close()
         log.info("session %s: signaling closed", conn.session_id)
     return ws
+
+
+async def _admit(request: web.Request) -> Any:
+    """The entrance's verdict (None when the app installed no entrance)."""
+    entrance = request.app.get(ENTRANCE_KEY)
+    return None if entrance is None else await entrance(request)
 
 
 async def _watch(conn: _Connection, offer_timeout: float) -> None:

@@ -47,9 +47,9 @@ class ClusterSessionFactory:
     def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
         return self._inner.ice_servers(session_id)
 
-    def open(self, session_id: str, notify: Notify) -> SignalingSession:
+    def open(self, session_id: str, notify: Notify, principal: Any = None) -> SignalingSession:
         try:
-            session = self._inner.open(session_id, notify)
+            session = self._inner.open(session_id, notify, principal)
         except SessionError as exc:
             target = self._admission.elsewhere() if exc.code == "server_busy" else None
             if target is None:

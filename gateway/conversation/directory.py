@@ -95,6 +95,7 @@ class LocalDirectory:
                 analytics_interval=self.analytics_interval,
                 max_participants=self.max_participants,
                 on_ended=self._ended,
+                tenant=start.tenant,
             )
             for make in self._outputs:
                 self._bus.attach(conversation_id, make(info))

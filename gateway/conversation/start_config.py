@@ -36,6 +36,9 @@ class StartConfig:
     meeting_title: str | None
     raw: Mapping[str, Any]
     conversation_id: str | None = None
+    # Set by the gateway, never by the client: the tenant a new conversation is created in
+    # (the tenant of the token that opened it, docs/access-control.md).
+    tenant: str | None = None
 
 
 def _optional_str(container: Mapping[str, Any], key: str, path: str) -> str | None:

@@ -22,6 +22,8 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 
 from gateway.asr.base import Recognizer
+from gateway.auth import AuthError, Principal
+from gateway.auth.conversations import ConversationAccess
 from gateway.config import SessionSettings
 from gateway.conversation.admission import Ticket
 from gateway.conversation.conversation import ConversationFull
@@ -56,14 +58,18 @@ class SessionServices:
     ice: IceConfigurator
     insights: InsightsProvider | None
     settings: SessionSettings
+    # Who may join which conversation (docs/access-control.md); None: no checks at all.
+    access: ConversationAccess | None = None
 
 
 class WebRtcSession:
     """Implements ``signaling.interface.SignalingSession`` for one participant."""
 
     def __init__(self, session_id: str, services: SessionServices, *, notify: Notify,
-                 ticket: Ticket, on_closed: Callable[[WebRtcSession], None]) -> None:
+                 ticket: Ticket, on_closed: Callable[[WebRtcSession], None],
+                 principal: Principal | None = None) -> None:
         self.id = session_id
+        self.principal = principal
         self._services = services
         self._settings = services.settings
         self._notify = notify
@@ -95,6 +101,7 @@ class WebRtcSession:
         self._check_alive()
         self.start_config, build_insights = admission.validate_config(
             config, self._services.insights, self._settings.language)
+        self.start_config = await self._authorize_join(self.start_config)
         peer.check_offer(offer_sdp)
         blocked = self._services.ice.unusable()
         if blocked is not None:
@@ -116,6 +123,19 @@ class WebRtcSession:
         except BaseException:
             await self._teardown()
             raise
+
+    async def _authorize_join(self, start: StartConfig) -> StartConfig:
+        """The conversation this principal may join (a caller token naming one fills in an
+        offer that names none) and the tenant it has or gets; refusals end the session."""
+        if self._services.access is None:
+            return start
+        try:
+            grant = await self._services.access.join(self.principal, start.conversation_id)
+        except AuthError as exc:
+            raise SessionError(exc.code, exc.message, fatal=True) from None
+        self._check_alive()
+        return dataclasses.replace(start, conversation_id=grant.conversation_id,
+                                   tenant=grant.tenant)
 
     async def _negotiate(self, offer_sdp: str) -> Answer:
         member, services = self.member, self._services

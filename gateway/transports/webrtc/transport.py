@@ -27,14 +27,15 @@ class WebRtcTransport:
     def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
         return self.services.ice.client_servers(session_id)
 
-    def open(self, session_id: str, notify: Notify) -> WebRtcSession:
-        """A connection counts against the session limit from its first byte."""
+    def open(self, session_id: str, notify: Notify, principal: Any = None) -> WebRtcSession:
+        """A connection counts against the session limit from its first byte.
+        ``principal``: who signaling's entrance found the client to be."""
         try:
             ticket = self.admission.admit("webrtc")
         except Refused as exc:
             raise SessionError(exc.code, exc.message, fatal=True) from None
         session = WebRtcSession(session_id, self.services, notify=notify, ticket=ticket,
-                                on_closed=self._closed)
+                                on_closed=self._closed, principal=principal)
         self.sessions[session_id] = session
         return session
 
