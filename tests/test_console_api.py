@@ -23,7 +23,7 @@ import pytest
 from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
 from gateway.auth import Role
 from gateway.http.keys import BOARD_KEY
-from tests.access.support import Apps, token
+from tests.access.support import Apps, TokenClient, token
 from tests.conftest import RunningGateway, StartGateway
 from tests.rtc_client import GatewayClient, WavTrack
 
@@ -70,10 +70,12 @@ async def _hang_up_everyone() -> AsyncIterator[None]:
 
 async def join(gw: RunningGateway, name: str, conversation: str, seconds: float,
                title: str | None = None, *, samples: np.ndarray | None = None,
-               **config: Any) -> Caller:
+               access_token: str | None = None, **config: Any) -> Caller:
     """A participant who sends ``seconds`` of silence (or ``samples``, 48 kHz) into
-    ``conversation``; ``config`` adds start-config fields (``trackers``…)."""
-    client = GatewayClient(gw.url)
+    ``conversation``; ``config`` adds start-config fields (``trackers``…); ``access_token``
+    is presented on ``/ws`` (a gateway with access control)."""
+    client = GatewayClient(gw.url) if access_token is None else TokenClient(gw.url,
+                                                                              access_token)
     await client.connect()
     audio = samples if samples is not None else np.zeros(int(48_000 * seconds), dtype=np.int16)
     track = WavTrack(audio, tail_silence=0.2 if samples is None else 1.5)
