@@ -10,20 +10,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.auth import ACCESS_KEY
+from gateway.auth import ACCESS_KEY, cors_headers
 
 from .keys import ICE_KEY
 
 
 async def ice_servers(request: web.Request) -> web.Response:
     # An AuthError becomes its JSON refusal (401/403/429) in the access-control middleware.
-    principal = await request.app[ACCESS_KEY].authenticate(request)
+    access = request.app[ACCESS_KEY]
+    principal = await access.authenticate(request)
     ice = request.app[ICE_KEY]
     user = request.query.get("user", "") or principal.subject
     return web.json_response({
         "iceServers": ice.client_servers(user[:64]),
         "iceTransportPolicy": ice.transport_policy,
-    }, headers={"Cache-Control": "no-store"})
+    }, headers={"Cache-Control": "no-store", **cors_headers(request, access)})
 
 
 def setup(app: web.Application) -> None:

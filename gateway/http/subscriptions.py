@@ -19,6 +19,8 @@ then it is sent nothing of the conversation. Refusals are an error frame and clo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -34,7 +36,7 @@ from gateway.outputs.board import ConversationBoard
 from gateway.outputs.buffer import Item, StopWriting
 from gateway.outputs.bus import ResultBus
 from gateway.outputs.result import Result
-from gateway.outputs.subscriber import SubscriberSink
+from gateway.outputs.subscriber import CLOSE_TIMEOUT, SubscriberSink
 from gateway.protocols import subscribe
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ class WatcherSink(SubscriberSink):
         self.checked = tenant_known or access is None or principal.role is Role.SERVICE
         self.withheld = 0  # results before the check, never sent
         self.refused: str | None = None  # the refusal frame, once refused
+        self._closer: asyncio.Task[None] | None = None
 
     def serialize(self, result: Result) -> Item | None:
         if self.refused is not None:
@@ -118,9 +121,18 @@ class WatcherSink(SubscriberSink):
     async def _write(self, item: Item) -> None:
         await super()._write(item)
         if self.refused is not None and item is self.refused:
-            await self.ws.close(code=auth_errors.WS_POLICY_VIOLATION,
-                                message=auth_errors.OTHER_TENANT.encode())
+            # Closed from a task of its own: the handler abandons this sink (cancelling
+            # its writer) as soon as the socket starts closing, which would cut the close
+            # handshake short.
+            self._closer = asyncio.ensure_future(self._close_refused())
             raise StopWriting("refused when the conversation started")
+
+    async def _close_refused(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(code=auth_errors.WS_POLICY_VIOLATION,
+                                                 message=auth_errors.OTHER_TENANT.encode()),
+                                   CLOSE_TIMEOUT)
+        self.done.set()
 
 
 async def subscribe_handler(request: web.Request) -> web.StreamResponse:
