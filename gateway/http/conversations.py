@@ -106,14 +106,16 @@ def setup_conversation_api(app: web.Application, store: Store | None = None, *,
     app[_AUTHORIZE] = authorize
     app[_STORE] = store
     app.middlewares.append(_json_errors)
+    # Browser pages of allowed origins call the API with an Authorization header, which
+    # needs a CORS preflight (answered like token:generate's) on each route.
     app.router.add_get(PREFIX, list_conversations)
+    app.router.add_route("OPTIONS", PREFIX, token_preflight)
     app.router.add_get(PREFIX + "/{conversationId}", get_conversation)
     app.router.add_delete(PREFIX + "/{conversationId}", delete_conversation)
+    app.router.add_route("OPTIONS", PREFIX + "/{conversationId}", token_preflight)
     for tail, handler in _SUBRESOURCES.items():
         app.router.add_get(f"{PREFIX}/{{conversationId}}/{tail}", handler)
-    # Browser pages of allowed origins call the API with an Authorization header, which
-    # needs a CORS preflight (answered like token:generate's).
-    app.router.add_route("OPTIONS", PREFIX + "{tail:.*}", token_preflight)
+        app.router.add_route("OPTIONS", f"{PREFIX}/{{conversationId}}/{tail}", token_preflight)
 
 
 def _json(data: Any) -> str:
