@@ -57,7 +57,7 @@ class Calls:
         audio = samples if samples is not None else np.zeros(int(48_000 * seconds), np.int16)
         track = WavTrack(audio, tail_silence=0.3 if samples is None else 1.5)
         client.peer(track)
-        config["speaker"] = {"name": name, "userId": f"{name.lower()}@example.com"}
+        config["speaker"] = {"name": name, "userId": f"{name.split()[0].lower()}@example.com"}
         if conversation is not None:
             config["conversationId"] = conversation
         if title is not None:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -30,7 +31,8 @@ from tests.support.speech import ESPEAK_SENTENCES, espeak_wav_48k, require_espea
 
 TRACKERS = [{"name": "Pricing", "vocabulary": ["price", "discount", "invoice"]},
             {"name": "Competition", "vocabulary": ["sales force"]}]
-INSIGHTS = {"insightTypes": ["question", "action_item", "follow_up"], "trackers": TRACKERS}
+INSIGHTS: dict[str, Any] = {"insightTypes": ["question", "action_item", "follow_up"],
+                            "trackers": TRACKERS}
 
 
 @pytest.fixture
