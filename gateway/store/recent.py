@@ -80,12 +80,15 @@ def recent_summaries(connection: Connection, principal: Principal,
     return out
 
 
-def _ranked(table: Any, ids: Sequence[str], order: Sequence[Any], keep: int,
-            partition: Sequence[Any] = ()) -> Any:
-    """The first ``keep`` rows of each conversation (and ``partition``) in ``order``."""
+def _ranked(table: Any, columns: Sequence[Any], ids: Sequence[str], order: Sequence[Any],
+            keep: int, partition: Sequence[Any] = ()) -> Any:
+    """``columns`` of the first ``keep`` rows of each conversation (and ``partition``) in
+    ``order``. Only the columns a summary shows: the words of a line are the bulk of a row,
+    and decoding them for nothing was most of the cost."""
     rank = func.row_number().over(partition_by=[table.c.conversation_id, *partition],
                                   order_by=list(order)).label("rank_")
-    inner = select(table, rank).where(table.c.conversation_id.in_(list(ids))).subquery()
+    inner = select(table.c.conversation_id, *columns, rank).where(
+        table.c.conversation_id.in_(list(ids))).subquery()
     return select(inner).where(inner.c.rank_ <= keep)
 
 
@@ -93,7 +96,8 @@ def _last_lines(connection: Connection, ids: Sequence[str]) -> dict[str, list[Ro
     """Each conversation's last lines, newest first (the latest line and the trend)."""
     m = messages.c
     out: dict[str, list[Row]] = {}
-    query = _ranked(messages, ids, (m.seq.desc(), m.position.desc()), SENTIMENT_POINTS)
+    query = _ranked(messages, (m.text, m.sender, m.start_ms, m.sentiment_score), ids,
+                    (m.seq.desc(), m.position.desc()), SENTIMENT_POINTS)
     for row in queries._rows(connection, query):
         out.setdefault(row["conversation_id"], []).append(row)
     for rows in out.values():
@@ -119,8 +123,8 @@ def _insight_tallies(connection: Connection,
                 i.conversation_id.in_(list(ids))).group_by(i.conversation_id, i.type)):
         counts.setdefault(cid, {})[kind] = int(count)
     latest: dict[str, dict[str, list[Row]]] = {}
-    query = _ranked(insights, ids, (i.seq.desc(), i.position.desc()), LATEST_INSIGHTS,
-                    partition=(i.type,))
+    query = _ranked(insights, (i.type, i.text, i.sender, i.assignee), ids,
+                    (i.seq.desc(), i.position.desc()), LATEST_INSIGHTS, partition=(i.type,))
     for row in queries._rows(connection, query):
         latest.setdefault(row["conversation_id"], {}).setdefault(row["type"], []).append(row)
     out: dict[str, dict[str, tuple[int, list[Row]]]] = {}
