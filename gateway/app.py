@@ -23,7 +23,7 @@ from signaling.server import ENTRANCE_KEY, FACTORY_KEY, close_all_sockets, setup
 from .asr.base import Recognizer
 from .asr.vosk import VoskRecognizer, load_model
 from .auth import AccessControl, setup_access
-from .auth.conversations import ConversationAccess
+from .auth.conversations import CONVERSATION_ACCESS_KEY, ConversationAccess
 from .auth.entrances import signaling_entrance
 from .cluster.directory import ClusterDirectory
 from .cluster.parts import CLUSTER_KEY, ClusterNode
@@ -99,6 +99,7 @@ def create_app(
     log.info("%s", access.startup_line(config.host))
     app[ENTRANCE_KEY] = signaling_entrance  # /ws: who connects, before anything else
     conversation_access = _conversation_access(app, access, stored=bool(config.database))
+    app[CONVERSATION_ACCESS_KEY] = conversation_access  # join/watch checks of every entrance
     app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, board=board,
                                            access=conversation_access)
 

@@ -23,6 +23,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from aiohttp import web
+
 from . import errors as e
 from .access import AccessControl
 from .policy import Action, creation_tenant, default_conversation
@@ -119,3 +121,7 @@ class ConversationAccess:
         except e.AuthError:
             return False
         return True
+
+
+CONVERSATION_ACCESS_KEY = web.AppKey("conversation_access", ConversationAccess)
+"""Where entrances find the join and watch checks: ``request.app[CONVERSATION_ACCESS_KEY]``."""

@@ -68,12 +68,13 @@ def recent_summaries(connection: Connection, principal: Principal,
         return []
     members = queries.members_of(connection, ids)
     lines = _last_lines(connection, ids)
+    scores = _last_scores(connection, ids)
     counts = _message_stats(connection, ids)
     tallies = _insight_tallies(connection, ids)
     top = _top_topics(connection, ids)
     hits = _tracker_counts(connection, ids)
     out: list[Mapping[str, Any]] = [
-        _summary(row, members.get(row["id"], []), lines.get(row["id"], []),
+        _summary(row, members.get(row["id"], []), lines.get(row["id"]), scores.get(row["id"], []),
                  counts.get(row["id"], (0, None)), tallies.get(row["id"], {}),
                  top.get(row["id"], []), hits.get(row["id"], []))
         for row in ended]
@@ -92,17 +93,26 @@ def _ranked(table: Any, columns: Sequence[Any], ids: Sequence[str], order: Seque
     return select(inner).where(inner.c.rank_ <= keep)
 
 
-def _last_lines(connection: Connection, ids: Sequence[str]) -> dict[str, list[Row]]:
-    """Each conversation's last lines, newest first (the latest line and the trend)."""
+def _last_lines(connection: Connection, ids: Sequence[str]) -> dict[str, Row]:
+    """Each conversation's latest line (with who said it)."""
     m = messages.c
-    out: dict[str, list[Row]] = {}
-    query = _ranked(messages, (m.text, m.sender, m.start_ms, m.sentiment_score), ids,
-                    (m.seq.desc(), m.position.desc()), SENTIMENT_POINTS)
+    query = _ranked(messages, (m.text, m.sender, m.start_ms), ids,
+                    (m.seq.desc(), m.position.desc()), 1)
+    return {row["conversation_id"]: row for row in queries._rows(connection, query)}
+
+
+def _last_scores(connection: Connection, ids: Sequence[str]) -> dict[str, list[float]]:
+    """Each conversation's last sentiment scores, oldest first (the trend's points)."""
+    m = messages.c
+    query = _ranked(messages, (m.sentiment_score,), ids, (m.seq.desc(), m.position.desc()),
+                    SENTIMENT_POINTS)
+    out: dict[str, list[tuple[int, float]]] = {}
     for row in queries._rows(connection, query):
-        out.setdefault(row["conversation_id"], []).append(row)
-    for rows in out.values():
-        rows.sort(key=lambda r: r["rank_"])
-    return out
+        if row["sentiment_score"] is not None:
+            out.setdefault(row["conversation_id"], []).append(
+                (row["rank_"], row["sentiment_score"]))
+    return {cid: [score for _, score in sorted(points, reverse=True)]
+            for cid, points in out.items()}
 
 
 def _message_stats(connection: Connection,
@@ -159,14 +169,12 @@ def _tracker_counts(connection: Connection, ids: Sequence[str]) -> dict[str, lis
     return out
 
 
-def _summary(row: Row, members: list[Row], lines: list[Row], stats: tuple[int, float | None],
+def _summary(row: Row, members: list[Row], latest: Row | None, scores: list[float],
+             stats: tuple[int, float | None],
              tallies: Mapping[str, tuple[int, list[Row]]], top: list[str],
              hits: list[Row]) -> Row:
     """One stored conversation in ``ConversationSummary.to_json``'s shape (ended)."""
     end = iso(row["end_ms"])
-    latest = lines[0] if lines else None
-    scores = [r["sentiment_score"] for r in reversed(lines)
-              if r["sentiment_score"] is not None]
     return {
         "conversationId": row["id"],
         "tenantId": row["tenant"],
