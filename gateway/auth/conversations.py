@@ -41,7 +41,11 @@ StoredTenant = Callable[[str], Awaitable[tuple[bool, str | None]]]
 @dataclass(frozen=True, slots=True)
 class JoinGrant:
     """What a permitted join joins: ``conversation_id`` None is a new private conversation
-    (the directory names it); ``tenant`` is the one the conversation has or will have."""
+    (the directory names it); ``tenant`` is the one the conversation has or will have.
+
+    Join the directory with it before awaiting anything else: two first joins of one id by
+    different tenants are told apart only by what is live when each decides.
+    """
 
     conversation_id: str | None
     tenant: str
@@ -99,6 +103,12 @@ class ConversationAccess:
             return JoinGrant(cid, (tenant if live else None) or creation_tenant(who))
         self.access.authorize(who, Action.JOIN, cid)  # scope, from the token alone
         tenant = await self.tenant_of(cid, who)
+        # Another join may have created the conversation while the store was asked: what
+        # is live now wins. The caller joins with no await after this (the grant is only
+        # valid until its next await).
+        live, live_tenant = self._live(cid)
+        if live:
+            tenant = live_tenant or DEFAULT_TENANT
         self.access.authorize(who, Action.JOIN, cid, tenant)
         return JoinGrant(cid, tenant or creation_tenant(who))
 
