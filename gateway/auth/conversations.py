@@ -68,6 +68,10 @@ class ConversationAccess:
         # An entrance that did not authenticate: refuse rather than guess.
         raise e.unauthorized(e.MISSING_TOKEN, "a token is required")
 
+    def live_tenant(self, conversation_id: str) -> tuple[bool, str | None]:
+        """(live here, its tenant): a synchronous look, for re-checks right before attaching."""
+        return self._live(conversation_id)
+
     async def tenant_of(self, conversation_id: str, principal: Principal) -> str | None:
         """The conversation's tenant, None when it is neither live here nor stored."""
         live, tenant = self._live(conversation_id)

@@ -135,6 +135,17 @@ class WatcherSink(SubscriberSink):
         self.done.set()
 
 
+def _still_may_watch(subscriptions: Subscriptions, sink: WatcherSink) -> bool:
+    """Right before attaching (no await after it): a conversation that started while the
+    socket opened will not say ``conversation_started`` to this sink, so decide now."""
+    assert subscriptions.access is not None  # an unchecked sink has an access check
+    live, tenant = subscriptions.access.live_tenant(sink.conversation_id)
+    if not live:
+        return True  # still waiting: checked when it starts
+    sink.checked = subscriptions.access.may_watch(sink.principal, sink.conversation_id, tenant)
+    return sink.checked
+
+
 async def subscribe_handler(request: web.Request) -> web.StreamResponse:
     from .keys import SUBSCRIPTIONS_KEY
 
@@ -158,6 +169,12 @@ async def subscribe_handler(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     sink = WatcherSink(ws, conversation_id, principal=principal, access=subscriptions.access,
                        tenant_known=bool(known and known[0] is not None), presence=presence)
+    if not sink.checked and not _still_may_watch(subscriptions, sink):
+        await ws.send_str(subscribe.error(auth_errors.OTHER_TENANT, f"conversation "
+                                          f"{conversation_id} belongs to another tenant"))
+        await ws.close(code=auth_errors.WS_POLICY_VIOLATION,
+                       message=auth_errors.OTHER_TENANT.encode())
+        return ws
     # First in the queue, so it precedes anything the conversation sends once attached.
     sink.put(subscribe.subscribed(conversation_id))
     if not subscriptions.attach(conversation_id, sink, snapshot=snapshot):
