@@ -2,9 +2,10 @@
 
 Startup and shutdown go through cleanup contexts, in order: the ICE health check, the worker
 pool, the conversation store, the recogniser (model), the conversations (bus, directory and
-their outputs) and the WebRTC transport. On shutdown, ``on_shutdown`` first flushes every
-session (before aiohttp cancels handlers) and closes the signaling sockets; then the
-contexts unwind in reverse, the pool last.
+their outputs), the WebRTC transport and the Symbl WebSocket transport. On shutdown,
+``on_shutdown`` first flushes every session of both transports (before aiohttp cancels
+handlers) and closes the signaling sockets; then the contexts unwind in reverse, the pool
+last.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aiohttp import web
 from signaling.server import ENTRANCE_KEY, FACTORY_KEY, close_all_sockets, setup_signaling
 
 from .asr.base import Recognizer
+from .asr.remote import RemoteVoskRecognizer
 from .asr.vosk import VoskRecognizer, load_model
 from .auth import AccessControl, setup_access
 from .auth.conversations import CONVERSATION_ACCESS_KEY, ConversationAccess
@@ -44,6 +46,7 @@ from .http.keys import (
     RECOGNIZER_KEY,
     STARTED_KEY,
     SUBSCRIPTIONS_KEY,
+    SYMBL_KEY,
     WEBRTC_KEY,
 )
 from .http.subscriptions import Subscriptions, subscribe_handler
@@ -52,8 +55,10 @@ from .outputs.board import ConversationBoard
 from .outputs.bus import LocalBus
 from .outputs.relay import relay_sink_factory
 from .outputs.summary import summary_sink_factory
+from .relays.manager import RELAYS_KEY, Relays
 from .store import STORE_KEY, StoreConfig, store_cleanup_context
 from .store.recent import StoreRecent
+from .transports.symbl.routes import setup_symbl
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
 from .transports.webrtc.transport import WebRtcTransport
@@ -73,8 +78,15 @@ def create_app(
     """The gateway as an aiohttp application.
 
     ``recognizer`` replaces the Vosk model at ``model_path`` (unit tests pass a scripted
-    one, and then ``model_path`` may be None).
+    one, and then ``model_path`` may be None); so does ``--asr`` (a vosk-server pool).
     """
+    settings = session_settings or SessionSettings(language=config.language)
+    if recognizer is None and config.relays.asr:
+        recognizer = RemoteVoskRecognizer(
+            config.relays.asr, endpoint=config.relays.asr_endpoint,
+            partial_interval=settings.partial_interval)
+        log.info("speech recognition on %s (%s)", ", ".join(config.relays.asr),
+                 config.relays.asr_endpoint)
     if recognizer is None and model_path is None:
         raise ValueError("create_app needs a model path or a recognizer")
     app = web.Application(client_max_size=64 * 1024)
@@ -82,7 +94,6 @@ def create_app(
     app[STARTED_KEY] = time.time()
     ice = IceProvider.from_config(config)
     app[ICE_KEY] = ice
-    settings = session_settings or SessionSettings(language=config.language)
     if insights is None and config.insights:
         insights = DefaultInsightsProvider()
     # Several nodes share their state on Redis; without --redis-url, one process in memory.
@@ -90,6 +101,8 @@ def create_app(
         else None
     bus = node.bus if node is not None else LocalBus()
     app[BUS_KEY] = bus
+    relays = Relays(config.relays, bus=bus)
+    app[RELAYS_KEY] = relays
     admission = node.admission if node is not None else LocalAdmission(config.max_sessions)
     app[ADMISSION_KEY] = admission
     board = ConversationBoard()  # what consoles list: live and recent conversations
@@ -140,6 +153,9 @@ def create_app(
         outputs: list[SinkFactory] = [summary_sink_factory(board)]
         if config.relay_url:
             outputs.append(relay_sink_factory(config.relay_url, token=config.relay_token))
+        if relays.active:
+            outputs.append(relays.conversation_output)
+            log.info("%s", relays.startup_line())
         parts = dict(run=app[POOL_KEY].run, outputs=outputs,
                      analytics_interval=settings.analytics_interval,
                      max_participants=config.max_participants)
@@ -147,13 +163,15 @@ def create_app(
             else LocalDirectory(bus=bus, **parts)  # type: ignore[arg-type]
         yield
         await bus.aclose()
+        await relays.aclose()  # after the conversations' outputs were finished
         if store is not None:
             bus.detach_all(store.sink)  # the store's own context drains and closes it
 
     async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
         services = SessionServices(
             recognizer=app[RECOGNIZER_KEY], directory=app[DIRECTORY_KEY], bus=bus, ice=ice,
-            insights=insights, settings=settings, access=conversation_access)
+            insights=insights, settings=settings, relays=relays,
+            access=conversation_access)
         transport = WebRtcTransport(services, admission)
         app[WEBRTC_KEY] = transport
         directory = app[DIRECTORY_KEY]
@@ -166,8 +184,8 @@ def create_app(
         # Before aiohttp cancels request handlers: flush every session's last results
         # onto its data channel, then tell each signaling client we are going away.
         admission.drain()
-        if WEBRTC_KEY in app:
-            await app[WEBRTC_KEY].close_all()
+        await asyncio.gather(*(app[key].close_all() for key in (WEBRTC_KEY, SYMBL_KEY)
+                               if key in app))
         await close_all_sockets(app)
         await bus.aclose()  # consoles still waiting for a call hear that it is over
 
@@ -183,6 +201,7 @@ def create_app(
         app.cleanup_ctx.append(node.context)
     for ctx in (recognizer_ctx, conversations_ctx, webrtc_ctx):
         app.cleanup_ctx.append(ctx)
+    setup_symbl(app, insights=insights, settings=settings)  # Symbl's WebSocket API
     app.on_shutdown.append(on_shutdown)
     setup_signaling(app, offer_timeout=settings.offer_timeout)
     pages.setup(app, config.web_root)

@@ -258,10 +258,12 @@ async def test_a_flood_of_results_reaches_a_feed_at_most_once_a_second(
             "id": f"m{n}", "from": {"name": "Alice"}, "payload": {"content": f"line {n}"}}]})
         if n % 100 == 0:
             await asyncio.sleep(0.1)
-    elapsed = asyncio.get_running_loop().time() - started
     await asyncio.sleep(1.5)
+    # Everything the feed sent from the first change to now, at one batch a second at most
+    # (plus the batch in flight at each end), however slowly this machine ran the loop.
+    elapsed = asyncio.get_running_loop().time() - started
     updates = [m for m in seen[1:] if m["conversation"]["conversationId"] == "flood"]
-    assert len(updates) <= elapsed + 3, (len(updates), elapsed)
+    assert len(updates) <= elapsed + 2, (len(updates), elapsed)
     assert updates[-1]["conversation"]["latestLine"]["text"] == "line 1999"  # coalesced, not lost
     await caller.hang_up()
     await ws.close()

@@ -19,7 +19,7 @@ from gateway.outputs.board import ConversationBoard, RecentInMemory
 from gateway.outputs.result import Result
 from gateway.outputs.summary import ConversationSummary, SummarySink, summary_sink_factory
 from gateway.protocols.symbl import insights as shapes
-from gateway.protocols.symbl import messages
+from gateway.protocols.symbl import lifecycle, messages
 from gateway.transcript import Phrase, Speaker, Word
 
 ALICE = Speaker(user_id="alice@example.com", name="Alice", id="p-alice")
@@ -121,7 +121,7 @@ def test_partials_and_analytics_do_not_change_what_a_list_shows() -> None:
             origin=ALICE.id, audience="participant")
         assert changed is False
     assert feed.send(shapes.analytics_response({"metrics": [], "members": []})) is False
-    assert feed.send(messages.recognition_started(), origin=ALICE.id,
+    assert feed.send(lifecycle.recognition_started("c1"), origin=ALICE.id,
                      audience="participant") is False
     assert summary.version == version and summary.to_json() is view  # built once per version
 

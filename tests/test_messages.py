@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gateway.protocols.symbl import messages
+from gateway.protocols.symbl import lifecycle, messages
 from gateway.transcript import Phrase, Speaker, Word
 
 START = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
@@ -17,9 +17,13 @@ def test_iso_timestamps() -> None:
 
 
 def test_recognition_started_and_stopped() -> None:
-    assert messages.recognition_started() == {
-        "type": "message", "message": {"type": "recognition_started"}}
-    assert messages.recognition_stopped()["message"]["type"] == "recognition_stopped"
+    assert lifecycle.recognition_started("c1") == {
+        "type": "message",
+        "message": {"type": "recognition_started", "data": {"conversationId": "c1"}}}
+    assert lifecycle.conversation_created("c1")["message"] == {
+        "type": "conversation_created", "data": {"conversationId": "c1"}}
+    assert lifecycle.recognition_stopped() == {
+        "type": "message", "message": {"type": "recognition_stopped"}}
 
 
 def test_partial_recognition_result() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from gateway.auth.config import add_auth_arguments, auth_config_from_args
 from gateway.cluster.config import add_cluster_arguments, cluster_config_from_args
+from gateway.relays.flags import add_relay_arguments, relay_config_from_args
 
 from .checks import check_ws_url, port, positive
 from .settings import GatewayConfig, default_database
@@ -114,6 +115,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    "hourly (env GATEWAY_RETENTION_DAYS; default: keep them)")
     add_auth_arguments(p, env)
     add_cluster_arguments(p, env)
+    add_relay_arguments(p, env)
     return p
 
 
@@ -179,4 +181,5 @@ def parse_config(argv: Sequence[str] | None = None,
         retention_days=args.retention_days,
         auth=auth_config_from_args(args),
         cluster=cluster,
+        relays=relay_config_from_args(parser, args, env),
     )

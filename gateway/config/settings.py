@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gateway.auth.config import AuthConfig
 from gateway.cluster.config import ClusterConfig
+from gateway.relays.config import RelayConfig
 from turn.ice import DEFAULT_TURN_TTL
 
 
@@ -49,6 +50,7 @@ class GatewayConfig:
     retention_days: float | None = None
     auth: AuthConfig = field(default_factory=AuthConfig)  # open unless an apps file is given
     cluster: ClusterConfig = field(default_factory=ClusterConfig)  # one process unless Redis
+    relays: RelayConfig = field(default_factory=RelayConfig)  # downstreams, --asr
     web_root: Path = field(default_factory=default_web_root)
 
 

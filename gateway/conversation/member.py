@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from gateway.outputs.result import Message
-from gateway.protocols.symbl import messages
+from gateway.protocols.symbl import lifecycle, messages
 from gateway.transcript import Phrase, Speaker
 
 from .presence import LeaveReason, MemberListener, Participant
@@ -58,10 +58,16 @@ class Member:
     # -- TranscriptListener ---------------------------------------------------------------
 
     def started(self, at: datetime) -> None:
-        """The participant's audio started (first chunk)."""
+        """The participant's audio started (first chunk).
+
+        Its client hears ``conversation_created`` then ``recognition_started``, both with
+        ``data.conversationId``, as Symbl sent them: Symbl's clients take the conversation
+        id from there, whatever the transport.
+        """
         self.stream_start = at
         self._offset = self.conversation.begin(at)
-        self._own(messages.recognition_started())
+        self._own(lifecycle.conversation_created(self.conversation.id))
+        self._own(lifecycle.recognition_started(self.conversation.id))
 
     def partial(self, text: str) -> None:
         self._own(messages.recognition_result(
@@ -98,7 +104,7 @@ class Member:
         started. Shield the future to let a cancelled caller still finish leaving.
         """
         if self._leaving is None:
-            goodbye = messages.recognition_stopped() if self.stream_start is not None else None
+            goodbye = lifecycle.recognition_stopped() if self.stream_start is not None else None
             self._leaving = asyncio.ensure_future(
                 self.conversation.remove(self, goodbye, reason))
         return self._leaving

@@ -12,9 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gateway.relays.targets import TargetError
 from gateway.transcript import Speaker
+
+if TYPE_CHECKING:
+    from gateway.relays.choice import DownstreamPolicy
+    from gateway.relays.targets import Target
 
 MAX_TEXT_FIELD = 256
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -36,6 +41,9 @@ class StartConfig:
     meeting_title: str | None
     raw: Mapping[str, Any]
     conversation_id: str | None = None
+    # The downstreams this session's audio goes to (gateway/relays/choice.py); None when
+    # parsed without the deployment's policy (then the relays resolve them later).
+    downstreams: tuple[Target, ...] | None = None
     # Set by the gateway, never by the client: the tenant a new conversation is created in
     # (the tenant of the token that opened it, docs/access-control.md).
     tenant: str | None = None
@@ -61,11 +69,14 @@ def _object(container: Mapping[str, Any], key: str, path: str) -> Mapping[str, A
     return value
 
 
-def parse_start_config(raw: Any) -> StartConfig:
+def parse_start_config(raw: Any, *, downstreams: DownstreamPolicy | None = None) -> StartConfig:
     """Validate the offer's ``config``; ``None`` means all defaults.
 
     ``languageCode`` and ``meetingTitle`` are accepted at the top level and inside the
     nested ``config`` object, because Symbl's own examples used both placements.
+    With ``downstreams`` (the deployment's policy, ``Relays.policy``) the session's
+    ``downstreams`` choice is resolved here, so a name that is not configured or a URL
+    outside the allow-list is an ``invalid_config`` like any other field.
     """
     if raw is None:
         raw = {}
@@ -89,8 +100,14 @@ def parse_start_config(raw: Any) -> StartConfig:
             "config.conversationId",
             "must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
         )
+    targets = None
+    if downstreams is not None:
+        try:
+            targets = downstreams.resolve(raw.get("downstreams"))
+        except TargetError as exc:
+            raise ConfigError(exc.field, exc.message) from None
     return StartConfig(speaker=speaker, language_code=language, meeting_title=title, raw=raw,
-                       conversation_id=conversation_id)
+                       conversation_id=conversation_id, downstreams=targets)
 
 
 def language_matches(requested: str, served: str) -> bool:

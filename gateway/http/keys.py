@@ -14,6 +14,7 @@ from gateway.conversation.admission import LocalAdmission
 from gateway.conversation.directory import LocalDirectory
 from gateway.outputs.board import ConversationBoard
 from gateway.outputs.bus import LocalBus
+from gateway.transports.symbl.transport import SymblTransport
 from gateway.transports.webrtc.ice import IceProvider
 from gateway.transports.webrtc.transport import WebRtcTransport
 from gateway.workers import WorkerPool
@@ -29,5 +30,6 @@ BUS_KEY = web.AppKey("bus", LocalBus)
 DIRECTORY_KEY = web.AppKey("directory", LocalDirectory)
 ADMISSION_KEY = web.AppKey("admission", LocalAdmission)
 WEBRTC_KEY = web.AppKey("webrtc", WebRtcTransport)
+SYMBL_KEY = web.AppKey("symbl", SymblTransport)
 SUBSCRIPTIONS_KEY = web.AppKey("subscriptions", Subscriptions)
 BOARD_KEY = web.AppKey("board", ConversationBoard)

@@ -60,6 +60,14 @@ class Chunker:
             chunks.append(self._take(self.chunk_bytes))
         return chunks
 
+    def skip_to(self, offset: int) -> None:
+        """Move the clock forward to ``offset`` samples: a gap in the audio (a paused or
+        reconnected stream) that the recognizer's timeline treats as silence. Never back;
+        flush what is buffered first."""
+        if self._buffer:
+            raise ValueError("flush the buffered samples before skipping ahead")
+        self._offset = max(self._offset, offset)
+
     def flush(self) -> PcmChunk | None:
         """The last, shorter chunk (whole samples only), at the end of a stream."""
         size = len(self._buffer) - len(self._buffer) % BYTES_PER_SAMPLE

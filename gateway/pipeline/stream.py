@@ -46,6 +46,18 @@ class _Marker:
         return f"<{self.name}>"
 
 
+class _Flush(_Marker):
+    """End the phrase in progress and say when its results were handed on."""
+
+    def __init__(self) -> None:
+        super().__init__("flush")
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def resolve(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
 ENDPOINT = _Marker("endpoint")  # end the phrase in progress now
 END = _Marker("end")  # no more audio: finalise and stop
 Item = PcmChunk | _Marker
@@ -66,6 +78,7 @@ class MediaStream:
         self._max_chunks = max(1, backlog_chunks)
         self._chunks = 0  # audio chunks in _items (markers not counted)
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()  # set whenever the recognizer took a chunk
         self._task: asyncio.Task[None] | None = None
         self._finishing = False
         self.started_at: datetime | None = None
@@ -123,6 +136,49 @@ class MediaStream:
         if self._task is not None and not self._finishing:
             self._append(ENDPOINT)
 
+    async def flush(self, timeout: float) -> None:
+        """End the phrase in progress and wait (bounded) until its results were handed on.
+
+        Unlike :meth:`finish`, the stream goes on: a transport that pauses recognition
+        without ending it (Symbl's ``stop_request`` with ``disconnectOnStopRequest: false``)
+        needs the last final delivered before it says it stopped.
+        """
+        task = self._task
+        if task is None or task.done() or self._finishing:
+            return
+        marker = _Flush()
+        self._append(marker)
+        # Also wake if the stream's task ends first (closed meanwhile): never wait in vain.
+        done, _ = await asyncio.wait({marker.done, task}, timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            log.warning("stream %s: flush did not complete within %.0f s", self.label, timeout)
+
+    async def wait_room(self, timeout: float, *, below: int | None = None) -> bool:
+        """Wait (bounded) until fewer than ``below`` chunks (default: the backlog's bound)
+        wait for the recognizer, so the next one is queued without dropping any.
+
+        For transports whose sender can be slowed down (a WebSocket, through TCP flow
+        control, when the transport stops reading): a client streaming a file faster than
+        real time is paced by the recognizer instead of losing audio, and a small ``below``
+        keeps what is queued (the latency, and the work left at a stop) short. False when
+        there was no room for ``timeout`` (the caller pushes anyway, and past the bound the
+        oldest audio is dropped, counted, as for a real-time source).
+        """
+        limit = self._max_chunks if below is None else max(1, min(below, self._max_chunks))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._chunks >= limit and not self._finishing:
+            self._room.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._room.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
     def _append(self, item: Item) -> None:
         self._items.append(item)
         if isinstance(item, PcmChunk):
@@ -149,6 +205,7 @@ class MediaStream:
         item = self._items.popleft()
         if isinstance(item, PcmChunk):
             self._chunks -= 1
+            self._room.set()
         return item
 
     async def finish(self, timeout: float) -> None:
@@ -180,12 +237,21 @@ class MediaStream:
 
     async def _run(self) -> None:
         recognizer = self.recognizer
-        while (item := await self._next()) is not END:
-            if item is ENDPOINT:
-                await self._step(recognizer.endpoint)
-            elif isinstance(item, PcmChunk):
-                await self._step(recognizer.accept, item)
-        await self._step(recognizer.endpoint)
+        try:
+            while (item := await self._next()) is not END:
+                if item is ENDPOINT:
+                    await self._step(recognizer.endpoint)
+                elif isinstance(item, _Flush):
+                    await self._step(recognizer.endpoint)
+                    item.resolve()
+                elif isinstance(item, PcmChunk):
+                    await self._step(recognizer.accept, item)
+            await self._step(recognizer.endpoint)
+        finally:
+            # Nobody waits on a flush the stream will never reach (finished or closed).
+            for left in self._items:
+                if isinstance(left, _Flush):
+                    left.resolve()
 
     async def _step(self, call: Callable[..., Awaitable[list[TranscriptEvent]]],
                     *args: Any) -> None:

@@ -45,7 +45,7 @@ async def behind_caddy(redis_up: RedisServer, prefix: str,
     runners, apps = [], {}
     for node_id, port in ports.items():
         config = node_config(redis_up.url, node_id, port, prefix)
-        config = dataclasses.replace(config, cluster=dataclasses.replace(
+        config = dataclasses.replace(config, max_participants=3, cluster=dataclasses.replace(
             config.cluster, node_url=f"http://127.0.0.1:{lb}/?node={node_id}"))
         app = create_app(config, None, session_settings=SETTINGS, recognizer=recognizer())
         runner = web.AppRunner(app, handle_signals=False, access_log=None)

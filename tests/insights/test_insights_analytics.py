@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers_insights import ALEX, SAM
 
 from gateway.insights.analytics import ConversationAnalytics
 from gateway.transcript import Phrase
+from tests.insights.helpers_insights import ALEX, SAM
 
 
 def _metric(report: dict[str, Any], kind: str) -> dict[str, float]:

@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from helpers_insights import ALEX, SAM, START, phrase
 
 from gateway.insights import Analysis, InsightsConfig, InsightsEngine, Tracker
 from gateway.transcript import Phrase, Speaker
+from tests.insights.helpers_insights import ALEX, SAM, START, phrase
 
 
 def engine(**kwargs: Any) -> InsightsEngine:

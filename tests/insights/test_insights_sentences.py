@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers_insights import ALEX, SAM, START
 
 from gateway.insights import InsightsConfig, InsightsEngine, Tracker
 from gateway.insights.punctuation import Punctuator
 from gateway.insights.sentences import split_words, word_gaps
 from gateway.transcript import Phrase, Speaker, Word
+from tests.insights.helpers_insights import ALEX, SAM, START
 
 WORD = 0.28  # seconds per word
 WITHIN = 0.04  # gap between the words of a sentence

@@ -141,6 +141,35 @@ def media_recorder(sample: SpeechSample, fmt: str = "webm", timeslice: float = 0
     return [(data[a:b], timeslice) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """How a kind of Symbl client sends a recording: what it declares, and its frames."""
+
+    encoding: str
+    rate: int
+    encode: Any  # Callable[[SpeechSample], list[Frame]]
+
+    def start_request(self, **fields: Any) -> dict[str, Any]:
+        return start_request(self.encoding, self.rate, **fields)
+
+
+ENCODINGS: dict[str, Encoding] = {
+    "LINEAR16 16 kHz": Encoding("LINEAR16", 16000, lambda s: linear16(s, 16000)),
+    "LINEAR16 44.1 kHz": Encoding("LINEAR16", 44100, lambda s: linear16(s, 44100)),
+    "LINEAR16 8 kHz": Encoding("LINEAR16", 8000, lambda s: linear16(s, 8000)),
+    "LINEAR16 48 kHz, Symbl's browser snippet": Encoding(
+        "LINEAR16", 48000, lambda s: browser_linear16(s, 48000)),
+    "MULAW 8 kHz": Encoding("MULAW", 8000, mulaw),
+    "WebM/Opus MediaRecorder": Encoding(
+        "audio/webm;codecs=opus", 48000, lambda s: media_recorder(s, "webm")),
+    "Ogg/Opus MediaRecorder": Encoding("OPUS", 48000, lambda s: media_recorder(s, "ogg")),
+    "Opus raw packets, Symbl's web SDK": Encoding("OPUS", 48000, raw_opus),
+    "FLAC 16 kHz": Encoding("FLAC", 16000, lambda s: pcm_frames(
+        container(s, "flac", "flac", 16000), s.duration, 8192)),
+}
+"""Every way a Symbl client sent audio that the gateway takes (NOTES-symbl.md §2)."""
+
+
 # --------------------------------------------------------------------------- client
 
 
@@ -223,10 +252,13 @@ async def stream(base_url: str, frames: list[Frame], start_request: dict[str, An
                 "disconnectOnStopRequest", True)))
             await ws.send_str(json.dumps(start_request))
             session.started_at = time.monotonic()
+            audio_clock = 0.0
             for payload, seconds in frames:
                 await ws.send_bytes(payload)
-                if speed:
-                    await asyncio.sleep(seconds / speed)
+                audio_clock += seconds
+                if speed:  # paced by the absolute schedule: no drift over a long stream
+                    await asyncio.sleep(max(0.0, session.started_at + audio_clock / speed
+                                            - time.monotonic()))
             session.audio_done_at = time.monotonic()
             if stop:
                 await ws.send_str(json.dumps({"type": "stop_request"}))
@@ -252,3 +284,124 @@ async def _read(ws: aiohttp.ClientWebSocketResponse, session: Session, stay: boo
         if stay and body.get("type") == "message" and \
                 body["message"].get("type") == "conversation_completed":
             return
+
+
+# --------------------------------------------------------------------------- raw socket
+
+
+def start_request(encoding: str = "LINEAR16", rate: int = 16000, **fields: Any
+                  ) -> dict[str, Any]:
+    """A ``start_request`` as Symbl's reference shows it, with ``fields`` on top."""
+    body: dict[str, Any] = {
+        "type": "start_request",
+        "config": {"speechRecognition": {"encoding": encoding, "sampleRateHertz": rate}},
+    }
+    body.update(fields)
+    return body
+
+
+def silence(seconds: float, rate: int = 16000, frame_bytes: int = 8192) -> list[bytes]:
+    """LINEAR16 zeros cut into frames (the scripted recognizer hears by position)."""
+    return [p for p, _ in pcm_frames(b"\0\0" * int(seconds * rate), seconds, frame_bytes)]
+
+
+class Socket:
+    """One raw streaming (or subscribe) socket, for protocol tests: every frame by hand.
+
+    Text frames are parsed as JSON when they are JSON (``__PONG__`` is kept as text);
+    ``received`` keeps everything in arrival order.
+    """
+
+    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.http = http
+        self.ws = ws
+        self.received: list[Any] = []
+
+    @classmethod
+    async def open(cls, base_url: str, connection_id: str | None = None, *,
+                   path: str = "/v1/streaming", query: str = "",
+                   headers: dict[str, str] | None = None,
+                   protocols: tuple[str, ...] = ()) -> Socket:
+        http = aiohttp.ClientSession()
+        url = f"{base_url.replace('http', 'ws', 1)}{path}/{connection_id or uuid.uuid4()}"
+        try:
+            ws = await http.ws_connect(url + (f"?{query}" if query else ""),
+                                       headers=headers or {}, protocols=protocols,
+                                       max_msg_size=0, autoping=True)
+        except BaseException:
+            await http.close()
+            raise
+        return cls(http, ws)
+
+    async def send(self, body: dict[str, Any] | str | bytes) -> None:
+        if isinstance(body, bytes):
+            await self.ws.send_bytes(body)
+        elif isinstance(body, str):
+            await self.ws.send_str(body)
+        else:
+            await self.ws.send_str(json.dumps(body))
+
+    async def next(self, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+        """The next text frame (parsed), or None once the socket closed."""
+        while True:
+            msg = await self.ws.receive(timeout=timeout)
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                try:
+                    item: Any = json.loads(msg.data)
+                except ValueError:
+                    item = msg.data
+                self.received.append(item)
+                return item
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
+                            aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                return None
+
+    async def until(self, predicate: Any, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+        """Read until a frame matches ``predicate``; that frame (AssertionError if closed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            item = await self.next(max(0.01, deadline - time.monotonic()))
+            if item is None:
+                raise AssertionError(f"socket closed ({self.ws.close_code}) before a match; "
+                                     f"got {kinds(self.received)}")
+            if predicate(item):
+                return item
+
+    async def notice(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:  # noqa: ASYNC109
+        found: dict[str, Any] = await self.until(lambda m: kind_of(m) == kind, timeout)
+        return found
+
+    async def rest(self, timeout: float = 10.0) -> list[Any]:  # noqa: ASYNC109
+        """Everything until the server closes the socket."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while (item := await self.next(max(0.01, deadline - time.monotonic()))) is not None:
+            out.append(item)
+        return out
+
+    @property
+    def close_code(self) -> int | None:
+        return self.ws.close_code
+
+    async def close(self, code: int = 1000) -> None:
+        await self.ws.close(code=code)
+        await self.http.close()
+
+
+def kind_of(item: Any) -> str:
+    """``message.type`` for Symbl's envelopes, ``type`` otherwise, the text for non-JSON."""
+    if not isinstance(item, dict):
+        return str(item)
+    if item.get("type") == "message" and isinstance(item.get("message"), dict):
+        return str(item["message"].get("type"))
+    return str(item.get("type"))
+
+
+def kinds(items: list[Any]) -> list[str]:
+    return [kind_of(i) for i in items]
+
+
+def finals(items: list[Any]) -> list[str]:
+    """Raw text of every final ``recognition_result``."""
+    return [i["message"]["payload"]["raw"]["alternatives"][0]["transcript"] for i in items
+            if kind_of(i) == "recognition_result" and i["message"]["isFinal"]]

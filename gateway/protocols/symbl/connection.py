@@ -64,13 +64,21 @@ class ConnectionRules:
         self.starts = 0  # 2 or more: the conversation was resumed after a stop
         self._told_early_audio = False
 
-    def on_start(self, request: StartRequest) -> bool:
-        """Accept a ``start_request``; True when it resumes a stopped conversation."""
+    def check_start(self) -> None:
+        """Raise ``already_started`` unless a ``start_request`` is legal now.
+
+        The transport asks before it acts on the request (which may still be refused, e.g.
+        for its language) and commits with :meth:`on_start` once it was accepted.
+        """
         if self.phase is Phase.STREAMING:
             raise RealtimeError(
                 "already_started", "start_request was already received on this connection",
                 details="send stop_request first (with disconnectOnStopRequest: false the "
                 "connection stays open for a new start_request)")
+
+    def on_start(self, request: StartRequest) -> bool:
+        """Accept a ``start_request``; True when it resumes a stopped conversation."""
+        self.check_start()
         resumed = self.phase is Phase.STOPPED
         self.phase, self.start, self.audio = Phase.STREAMING, request, request.audio
         self.starts += 1

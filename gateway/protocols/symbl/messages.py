@@ -2,7 +2,8 @@
 
 Every output that speaks Symbl (data channel, Symbl socket, consoles, relays, the store)
 sends exactly these dicts, so a client written against Symbl's documented messages keeps
-working. Insight, topic, tracker and analytics shapes are in ``insights`` beside this.
+working. Insight, topic, tracker and analytics shapes are in ``insights`` beside this; the
+connection notices (``recognition_started``, ``conversation_created``…) in ``lifecycle``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,6 @@ def iso(start: datetime, offset_seconds: float = 0.0) -> str:
     """ISO-8601 UTC with milliseconds and ``Z``, as Symbl wrote its timestamps."""
     moment = (start + timedelta(seconds=offset_seconds)).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def recognition_started() -> Message:
-    return {"type": "message", "message": {"type": "recognition_started"}}
-
-
-def recognition_stopped() -> Message:
-    return {"type": "message", "message": {"type": "recognition_stopped"}}
 
 
 def _symbl_time(seconds: float) -> dict[str, str]:

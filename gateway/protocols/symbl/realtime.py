@@ -27,7 +27,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.insights import InsightsConfig, InsightsConfigError, parse_insights_config
+from gateway.insights import (
+    SYMBL_DEFAULTS,
+    InsightsConfig,
+    InsightsConfigError,
+    parse_insights_config,
+)
 from gateway.transcript import Speaker
 
 from .audio_format import AudioFormat, audio_format
@@ -47,8 +52,10 @@ __all__ = [
     "Ping",
     "StartRequest",
     "StopRequest",
+    "insights_body",
     "parse_client_text",
     "parse_start_request",
+    "symbl_insights",
 ]
 
 # "The maximum size of a single audio chunk is 8,192 bytes." (reference, "Binary Message")
@@ -118,6 +125,22 @@ ClientMessage = StartRequest | StopRequest | ModifyRequest | Ping
 InsightsParser = Callable[[Mapping[str, Any]], InsightsConfig]
 
 
+def insights_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``start_request`` with ``insightTypes`` made explicit (``null`` or absent: none).
+
+    Whoever parses insight settings from it (with any defaults) then reads Symbl's meaning.
+    """
+    out = dict(body)
+    if out.get("insightTypes") is None:
+        out["insightTypes"] = []
+    return out
+
+
+def symbl_insights(body: Mapping[str, Any]) -> InsightsConfig:
+    """Insight settings with Symbl's defaults (no insight types unless asked for)."""
+    return parse_insights_config(body, defaults=SYMBL_DEFAULTS)
+
+
 def _bad(field: str, message: str) -> RealtimeError:
     return RealtimeError("invalid_start_request", f"{field}: {message}", field=field)
 
@@ -171,7 +194,7 @@ def _vocabulary(value: Any) -> tuple[str, ...]:
 
 
 def parse_start_request(
-    body: Mapping[str, Any], *, insights_parser: InsightsParser = parse_insights_config
+    body: Mapping[str, Any], *, insights_parser: InsightsParser = symbl_insights
 ) -> StartRequest:
     """Validate a ``start_request`` body (already JSON-decoded, ``type`` already checked)."""
     config = _object(body, "config", "config")
@@ -194,11 +217,8 @@ def parse_start_request(
     stop_flag = body.get("disconnectOnStopRequest")
     if stop_flag is not None and not isinstance(stop_flag, bool):
         raise _bad("disconnectOnStopRequest", f"must be true or false, got {stop_flag!r}"[:120])
-    insights_body = dict(body)
-    if insights_body.get("insightTypes") is None:
-        insights_body["insightTypes"] = []
     try:
-        insights = insights_parser(insights_body)
+        insights = insights_parser(insights_body(body))
     except InsightsConfigError as exc:
         raise _bad(exc.field, exc.message) from exc
     return StartRequest(
@@ -250,7 +270,7 @@ def _python_literal(text: str) -> Any:
 
 
 def parse_client_text(
-    text: str, *, insights_parser: InsightsParser = parse_insights_config
+    text: str, *, insights_parser: InsightsParser = symbl_insights
 ) -> ClientMessage:
     """Parse one text frame. Raises :class:`RealtimeError` with Symbl's error shape."""
     if text == PING_TEXT:

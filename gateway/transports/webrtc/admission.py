@@ -17,15 +17,17 @@ from gateway.conversation.start_config import (
     check_language,
     parse_start_config,
 )
+from gateway.relays.choice import DownstreamPolicy
 from signaling.interface import SessionError
 
 
 def validate_config(config: Mapping[str, Any], provider: InsightsProvider | None,
-                    language: str) -> tuple[StartConfig, InsightsBuilder | None]:
+                    language: str, *, downstreams: DownstreamPolicy | None = None,
+                    ) -> tuple[StartConfig, InsightsBuilder | None]:
     """The offer's start config and its insights builder, or ``SessionError`` naming the
     field (``invalid_config``) or the language (``unsupported_language``)."""
     try:
-        start = parse_start_config(config)
+        start = parse_start_config(config, downstreams=downstreams)
         build = provider.prepare(start) if provider is not None else None
         check_language(start, language)
     except UnsupportedLanguage as exc:

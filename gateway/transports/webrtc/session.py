@@ -22,6 +22,7 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 
 from gateway.asr.base import Recognizer
+from gateway.asr.remote import RecognizerUnavailable
 from gateway.auth import AuthError, Principal
 from gateway.auth.conversations import ConversationAccess
 from gateway.config import SessionSettings
@@ -35,6 +36,7 @@ from gateway.conversation.start_config import StartConfig
 from gateway.outputs.bus import ResultBus
 from gateway.outputs.datachannel import DataChannelSink
 from gateway.pipeline.stream import MediaStream
+from gateway.relays.manager import Relays
 from gateway.transcript import Speaker
 from signaling import protocol
 from signaling.interface import Answer, Notify, RemoteCandidate, SessionError
@@ -58,6 +60,7 @@ class SessionServices:
     ice: IceConfigurator
     insights: InsightsProvider | None
     settings: SessionSettings
+    relays: Relays | None = None  # downstream audio relays (--downstream, config.downstreams)
     # Who may join which conversation (docs/access-control.md); None: no checks at all.
     access: ConversationAccess | None = None
 
@@ -99,8 +102,10 @@ class WebRtcSession:
     async def start(self, offer_sdp: str, config: Mapping[str, Any],
                     features: frozenset[str] = frozenset()) -> Answer:
         self._check_alive()
+        relays = self._services.relays
         self.start_config, build_insights = admission.validate_config(
-            config, self._services.insights, self._settings.language)
+            config, self._services.insights, self._settings.language,
+            downstreams=relays.policy if relays else None)
         self.start_config = await self._authorize_join(self.start_config)
         peer.check_offer(offer_sdp)
         blocked = self._services.ice.unusable()
@@ -140,9 +145,15 @@ class WebRtcSession:
     async def _negotiate(self, offer_sdp: str) -> Answer:
         member, services = self.member, self._services
         assert member is not None
-        recognizer = await services.recognizer.open_stream(member.speaker)
+        try:
+            recognizer = await services.recognizer.open_stream(member.speaker)
+        except RecognizerUnavailable as exc:
+            raise SessionError("server_busy", str(exc), retryable=True) from None
+        assert self.start_config is not None
+        taps = services.relays.open_participant_taps(member, self.start_config) \
+            if services.relays else ()
         self.stream = MediaStream(recognizer, member, label=self.id,
-                                  backlog_chunks=self._settings.backlog_chunks)
+                                  backlog_chunks=self._settings.backlog_chunks, taps=taps)
         self._intake = AudioIntake(self.stream, chunk_ms=self._settings.chunk_ms,
                                    label=self.id)
         self._check_alive()
@@ -219,6 +230,9 @@ class WebRtcSession:
                 self.member.depart(reason)
             if self._intake is not None:
                 await self._intake.finish(self._reader, self._settings.stop_timeout)
+            if self.member is not None and self._services.relays is not None:
+                # The downstreams' last answers reach this participant before it leaves.
+                await self._services.relays.close_participant_taps(self.member)
             if self.member is not None:
                 await asyncio.shield(self.member.leave(reason))
             if self._sink is not None:
