@@ -129,11 +129,6 @@ async def subscribe_handler(request: web.Request) -> web.StreamResponse:
     if isinstance(principal, AuthError):
         return await _refuse(request, principal)
     subscriptions = request.app[SUBSCRIPTIONS_KEY]
-    if not subscriptions.authorized(request):  # --subscribe-token, as on /subscribe/{id}
-        return await _refuse(request, RealtimeError(
-            "unauthorized", "a valid subscribe token is required",
-            details="send it as access_token or Authorization: Bearer", fatal=True,
-            close_code=POLICY_VIOLATION))
     access = request.app[ACCESS_KEY]
     try:
         access.authorize(principal, Action.WATCH, connection_id)

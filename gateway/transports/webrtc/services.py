@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.asr.base import Recognizer
+from gateway.auth.conversations import ConversationAccess
 from gateway.config import SessionSettings
 from gateway.conversation.directory import ConversationDirectory
 from gateway.conversation.insights import InsightsProvider
@@ -24,3 +25,5 @@ class SessionServices:
     settings: SessionSettings
     relays: Relays | None = None  # downstream audio relays (--downstream, config.downstreams)
     resume_grace: float = 30.0  # seconds a resumable session waits for its client; 0: never
+    # Who may join which conversation (docs/access-control.md); None: no checks at all.
+    access: ConversationAccess | None = None
