@@ -37,6 +37,7 @@ from gateway.protocols.symbl.endpoint import offered_subprotocol, parse_connecti
 from gateway.protocols.symbl.errors import RealtimeError, error_body
 from gateway.protocols.symbl.realtime import MAX_TEXT_FRAME_BYTES
 from gateway.protocols.symbl.streaming import encode
+from gateway.relays.manager import RELAYS_KEY
 
 from .endpoint import StreamingSocket
 from .session import SymblServices
@@ -152,7 +153,8 @@ def setup_symbl(app: web.Application, *, insights: InsightsProvider | None,
     async def symbl_ctx(app: web.Application) -> AsyncIterator[None]:
         services = SymblServices(
             recognizer=app[RECOGNIZER_KEY], directory=app[DIRECTORY_KEY], bus=app[BUS_KEY],
-            admission=app[ADMISSION_KEY], insights=insights, settings=settings)
+            admission=app[ADMISSION_KEY], insights=insights, settings=settings,
+            relays=app.get(RELAYS_KEY))
         transport = SymblTransport(
             services, max_subscribers=app[SUBSCRIPTIONS_KEY].max_per_conversation)
         app[SYMBL_KEY] = transport

@@ -12,11 +12,14 @@ from gateway.conversation.insights import InsightsProvider
 from gateway.outputs.bus import ResultBus
 from gateway.relays.manager import Relays
 
+from ..participant import ParticipantMedia
 from .ice import IceConfigurator
 
 
 @dataclass(frozen=True, slots=True)
 class SessionServices:
+    """Everything a WebRTC (or WHIP) session uses; ``media`` opens a member's media."""
+
     recognizer: Recognizer
     directory: ConversationDirectory
     bus: ResultBus
@@ -27,3 +30,7 @@ class SessionServices:
     resume_grace: float = 30.0  # seconds a resumable session waits for its client; 0: never
     # Who may join which conversation (docs/access-control.md); None: no checks at all.
     access: ConversationAccess | None = None
+
+    @property
+    def media(self) -> ParticipantMedia:
+        return ParticipantMedia(self.recognizer, self.settings, self.relays)

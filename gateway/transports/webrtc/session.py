@@ -136,16 +136,12 @@ class WebRtcSession:
     async def _negotiate(self, offer_sdp: str) -> Answer:
         member, services, absence = self.member, self._services, self.client.absence
         assert member is not None
+        assert self.start_config is not None
         try:
-            recognizer = await services.recognizer.open_stream(member.speaker)
+            self.stream = await services.media.open(member, self.start_config, label=self.id,
+                                                    transport="webrtc")
         except RecognizerUnavailable as exc:
             raise SessionError("server_busy", str(exc), retryable=True) from None
-        assert self.start_config is not None
-        taps = services.relays.open_participant_taps(member, self.start_config) \
-            if services.relays else ()
-        self.stream = MediaStream(recognizer, member, label=self.id,
-                                  backlog_chunks=self._settings.backlog_chunks, taps=taps,
-                                  transport="webrtc")
         intake = AudioIntake(self.stream, chunk_ms=self._settings.chunk_ms, label=self.id)
         self._check_alive()
         self.media = media = SessionMedia(
@@ -237,9 +233,8 @@ class WebRtcSession:
                 self.member.depart(reason)
             if self.media is not None:
                 await self.media.finish(self._settings.stop_timeout)
-            if self.member is not None and self._services.relays is not None:
-                # The downstreams' last answers reach this participant before it leaves.
-                await self._services.relays.close_participant_taps(self.member)
+            if self.member is not None:
+                await self._services.media.close_outputs(self.member)
             if self.member is not None:
                 await asyncio.shield(self.member.leave(reason))
             if self.sink is not None:
