@@ -116,6 +116,9 @@ def create_app(
     app[BOARD_KEY] = board
     access = AccessControl.from_config(config.auth)  # ValueError names what to fix
     setup_access(app, access)
+    if node is not None:  # pages redirected between nodes come from another node's origin
+        cluster = node.cluster
+        access.origins.trust(lambda: [n.url for n in cluster.nodes()])
     log.info("%s", access.startup_line(config.host))
     live = LiveSessions()  # every transport's open sessions, for metrics and the drain
     app[LIVE_KEY] = live
