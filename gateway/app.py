@@ -20,12 +20,16 @@ from pathlib import Path
 
 from aiohttp import web
 
+from signaling.entrance import ENTRANCE_KEY
+from signaling.interface import SessionFactory
 from signaling.server import FACTORY_KEY, close_all_sockets, setup_signaling
 
 from .asr.base import Recognizer
 from .asr.remote import RemoteVoskRecognizer
 from .asr.vosk import VoskRecognizer, load_model
 from .auth import AccessControl, setup_access
+from .auth.conversations import CONVERSATION_ACCESS_KEY, ConversationAccess
+from .auth.entrances import SignalingEntrance
 from .cluster.directory import ClusterDirectory
 from .cluster.parts import CLUSTER_KEY, ClusterNode
 from .config import GatewayConfig, SessionSettings
@@ -34,7 +38,7 @@ from .conversation.capacity import CapacityEstimator
 from .conversation.directory import LocalDirectory
 from .conversation.insights import DefaultInsightsProvider, InsightsProvider
 from .http import console, conversations_live, health, ice_servers, metrics, pages
-from .http.conversations import setup_conversation_api
+from .http.conversations import access_hook, setup_conversation_api
 from .http.keys import (
     ADMISSION_KEY,
     BOARD_KEY,
@@ -60,6 +64,7 @@ from .outputs.summary import summary_sink_factory
 from .pipeline.gate import SpeechGate
 from .relays.manager import RELAYS_KEY, Relays
 from .store import STORE_KEY, StoreConfig, store_cleanup_context
+from .store.recent import StoreRecent
 from .transports.symbl.routes import setup_symbl
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
@@ -114,14 +119,20 @@ def create_app(
     app[ADMISSION_KEY] = admission
     board = ConversationBoard()  # what consoles list: live and recent conversations
     app[BOARD_KEY] = board
-    app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, token=config.subscribe_token,
-                                           board=board)
     access = AccessControl.from_config(config.auth)  # ValueError names what to fix
     setup_access(app, access)
+    if node is not None:  # pages redirected between nodes come from another node's origin
+        cluster = node.cluster
+        access.origins.trust(lambda: [n.url for n in cluster.nodes()])
     log.info("%s", access.startup_line(config.host))
     live = LiveSessions()  # every transport's open sessions, for metrics and the drain
     app[LIVE_KEY] = live
     app[DRAIN_KEY] = Drain(admission, live)
+    app[ENTRANCE_KEY] = SignalingEntrance()  # /ws and /signal: who connects, first of all
+    conversation_access = _conversation_access(app, access, stored=bool(config.database))
+    app[CONVERSATION_ACCESS_KEY] = conversation_access  # join/watch checks of every entrance
+    app[SUBSCRIPTIONS_KEY] = Subscriptions(bus, admission, board=board,
+                                           access=conversation_access)
 
     async def ice_ctx(app: web.Application) -> AsyncIterator[None]:
         # First check before serving, so the log says at once whether TURN works.
@@ -176,6 +187,7 @@ def create_app(
         store = app.get(STORE_KEY)
         if store is not None:  # opened by its own context, before this one
             bus.attach_all(store.sink)
+            board.recent_store = StoreRecent(store)  # the recent list survives restarts
         outputs: list[SinkFactory] = [summary_sink_factory(board)]
         if config.relay_url:
             outputs.append(relay_sink_factory(config.relay_url, token=config.relay_token))
@@ -197,14 +209,15 @@ def create_app(
         return SessionServices(
             recognizer=app[RECOGNIZER_KEY], directory=app[DIRECTORY_KEY], bus=bus, ice=ice,
             insights=insights, settings=settings, relays=relays,
-            resume_grace=config.resume_grace)
+            resume_grace=config.resume_grace, access=conversation_access)
 
     async def webrtc_ctx(app: web.Application) -> AsyncIterator[None]:
         transport = WebRtcTransport(session_services(app), admission)
         app[WEBRTC_KEY] = transport
         directory = app[DIRECTORY_KEY]
-        app[FACTORY_KEY] = node.session_factory(transport, directory) \
+        factory: SessionFactory = node.session_factory(transport, directory) \
             if node is not None and isinstance(directory, ClusterDirectory) else transport
+        app[FACTORY_KEY] = factory
         live.add("webrtc", lambda: transport.sessions.values())
         yield
         await transport.close_all()
@@ -248,7 +261,28 @@ def create_app(
     # Any one segment reaches the handler, which answers 400 for an id the docs do not allow
     # (aiohttp's default placeholder would answer 404 for ids with '{' or '}').
     app.router.add_get("/subscribe/{conversation_id:[^/]+}", subscribe_handler)
-    setup_conversation_api(app)  # without a store it answers 503 store_unavailable
+    # Without a store it answers 503 store_unavailable.
+    setup_conversation_api(app, authorize=access_hook)
     console.setup(app, config.web_root)
     conversations_live.setup(app)
     return app
+
+
+def _conversation_access(app: web.Application, access: AccessControl, *,
+                         stored: bool) -> ConversationAccess:
+    """Join and watch checks, with a conversation's tenant read from what is live here,
+    then from the store (which keeps it after the call, and for other nodes' calls)."""
+
+    def live(conversation_id: str) -> tuple[bool, str | None]:
+        directory = app.get(DIRECTORY_KEY)
+        conversation = directory.get(conversation_id) if directory is not None else None
+        if conversation is None or conversation.ended:
+            return False, None
+        return True, conversation.tenant
+
+    async def from_store(conversation_id: str) -> tuple[bool, str | None]:
+        store = app.get(STORE_KEY)
+        return (False, None) if store is None else \
+            await store.conversation_tenant(conversation_id)
+
+    return ConversationAccess(access, live, from_store if stored else None)

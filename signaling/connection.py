@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from . import protocol
@@ -101,8 +101,11 @@ class SignalingConnection:
 
     def __init__(self, factory: SessionFactory, carrier: Carrier, registry: Registry, *,
                  offer_timeout: float = OFFER_TIMEOUT, remote: str | None = None,
-                 resuming: bool = False) -> None:
+                 resuming: bool = False, principal: Any = None,
+                 release: Callable[[], None] | None = None) -> None:
         self.factory = factory
+        self.principal = principal  # who the entrance found the client to be
+        self._release = release  # what the entrance holds for this connection
         self.carrier = carrier
         self.registry = registry
         self.offer_timeout = offer_timeout
@@ -129,11 +132,12 @@ class SignalingConnection:
         self.registry.connections.add(self)
         if not self.resuming:
             try:
-                self.session = self.factory.open(self.session_id, self.send)
+                self.session = self.factory.open(self.session_id, self.send, self.principal)
             except SessionError as exc:
                 await self.send_error(exc.code, exc.message, exc.details)
                 await self.carrier.close(CLOSE_OK, exc.code)
                 self.registry.connections.discard(self)
+                self._released()
                 return False
         log.info("session %s: signaling connected over %s from %s%s", self.session_id,
                  self.carrier.kind, self.remote, " to resume" if self.resuming else "")
@@ -166,6 +170,7 @@ class SignalingConnection:
         if self._watcher is not None:
             self._watcher.cancel()
         self.registry.connections.discard(self)
+        self._released()
         session = self.session
         if session is None or self.superseded:
             return
@@ -234,7 +239,7 @@ class SignalingConnection:
     async def _resume(self, message: Resume) -> None:
         session, reply = await self.factory.resume(
             message.session_id, message.token, self.send, last_seq=message.last_seq,
-            offer_sdp=message.sdp)
+            offer_sdp=message.sdp, principal=self.principal)
         provisional, self.session = self.session, session
         self.session_id = message.session_id
         self._bound()
@@ -248,8 +253,13 @@ class SignalingConnection:
     def _session(self) -> SignalingSession:
         """This connection's session, opened now if the client came to resume but offers."""
         if self.session is None:
-            self.session = self.factory.open(self.session_id, self.send)
+            self.session = self.factory.open(self.session_id, self.send, self.principal)
         return self.session
+
+    def _released(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
     def _bound(self) -> None:
         """The session now belongs to this connection (and to no other)."""

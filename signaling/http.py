@@ -31,6 +31,7 @@ from aiohttp import web
 
 from . import protocol
 from .connection import CLOSE_OK, Registry, SignalingConnection
+from .entrance import admit_http
 from .http_link import HEARTBEAT, LINGER, Link, Links
 from .interface import SessionFactory
 
@@ -50,10 +51,12 @@ def setup(app: web.Application, factory: Callable[[], SessionFactory], registry:
     app[LINKS_KEY] = links
 
     async def open_handler(request: web.Request) -> web.Response:
+        principal, release = await admit_http(request)  # a refusal is an HTTP error
         link = links.new()
         conn = SignalingConnection(factory(), link.carrier, registry,
                                    offer_timeout=offer_timeout, remote=request.remote,
-                                   resuming=bool(request.query.get("resume")))
+                                   resuming=bool(request.query.get("resume")),
+                                   principal=principal, release=release)
         link.connection = conn
         await conn.open()  # a refusal is the first event, as on /ws
         return web.json_response(

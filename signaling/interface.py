@@ -105,12 +105,18 @@ class SessionFactory(Protocol):
     def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
         """RTCIceServer-shaped dicts with fresh credentials for this client."""
 
-    def open(self, session_id: str, notify: Notify) -> SignalingSession:
-        """Create a session; raise ``SessionError("server_busy", ...)`` when full."""
+    def open(self, session_id: str, notify: Notify,
+             principal: Any = None) -> SignalingSession:
+        """Create a session; raise ``SessionError("server_busy", ...)`` when full.
+
+        ``principal`` is who the entrance (``signaling.entrance``) found the client to be,
+        passed through unexamined: the session decides what it may join."""
 
     async def resume(self, session_id: str, token: str, notify: Notify, *, last_seq: int,
-                     offer_sdp: str | None) -> tuple[SignalingSession, Resumed]:
+                     offer_sdp: str | None, principal: Any = None,
+                     ) -> tuple[SignalingSession, Resumed]:
         """Continue session ``session_id`` on the connection ``notify`` belongs to, if
-        ``token`` is its resume token; ``SessionError`` (``resume_failed``, with a
-        ``reason``; ``sdp_required``; ``redirected``) otherwise. Its messages go through
-        ``notify`` from now on, once the connection calls ``answered()``."""
+        ``token`` is its resume token (and ``principal`` may take it over);
+        ``SessionError`` (``resume_failed``, with a ``reason``; ``sdp_required``;
+        ``redirected``; ``forbidden``) otherwise. Its messages go through ``notify`` from
+        now on, once the connection calls ``answered()``."""

@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 
 from . import protocol
 from .connection import Registry, SignalingConnection
+from .entrance import admit_websocket
 from .interface import SessionFactory
 
 log = logging.getLogger("signaling.server")
@@ -51,13 +52,17 @@ class WebSocketCarrier:
 
 
 async def serve(request: web.Request, factory: SessionFactory, registry: Registry,
-                offer_timeout: float) -> web.WebSocketResponse:
+                offer_timeout: float) -> web.StreamResponse:
     """Run one ``/ws`` connection until its socket closes, however it closes."""
+    principal = await admit_websocket(request)
+    if isinstance(principal, web.StreamResponse):
+        return principal  # refused by the entrance, and told why
     ws = web.WebSocketResponse(max_msg_size=HARD_FRAME_LIMIT, heartbeat=HEARTBEAT)
     await ws.prepare(request)
     conn = SignalingConnection(factory, WebSocketCarrier(ws), registry,
                                offer_timeout=offer_timeout, remote=request.remote,
-                               resuming=bool(request.query.get("resume")))
+                               resuming=bool(request.query.get("resume")),
+                               principal=principal)
     if not await conn.open():
         return ws
     try:

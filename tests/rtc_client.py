@@ -179,9 +179,11 @@ def selected_pair(pc: RTCPeerConnection) -> tuple[Any, Any] | None:
 class GatewayClient:
     """One call: signaling (WebSocket, or HTTP) + aiortc peer + the insights data channel."""
 
-    def __init__(self, base_url: str, *, carrier: str = "websocket") -> None:
+    def __init__(self, base_url: str, *, carrier: str = "websocket",
+                 access_token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.carrier = carrier  # "websocket", "http" (server-sent events) or "poll"
+        self.access_token = access_token  # sent as ?access_token= (docs/protocol.md)
         self.http: aiohttp.ClientSession | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.signal: HttpSignal | None = None
@@ -221,6 +223,8 @@ class GatewayClient:
             url = ws_url or self.base_url.replace("http", "ws", 1) + "/ws"
             if resume:
                 url += ("&" if "?" in url else "?") + f"resume={resume}"
+            if self.access_token:
+                url += ("&" if "?" in url else "?") + f"access_token={self.access_token}"
             self.ws = await self.http.ws_connect(url)
             self.hello = await self.ws.receive_json(timeout=10)
             self._reader = asyncio.ensure_future(self._read_signals())
@@ -231,6 +235,8 @@ class GatewayClient:
                 scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
                 base = urlunsplit((scheme, parts.netloc, parts.path.removesuffix("/ws"), "", ""))
                 query = parts.query
+            if self.access_token:
+                query += ("&" if query else "") + f"access_token={self.access_token}"
             self.signal = HttpSignal(self.http, base, poll=self.carrier == "poll", query=query)
             await self.signal.open(resume)
             self._reader = asyncio.ensure_future(self._read_http(self.signal))

@@ -125,12 +125,22 @@ def test_console_help_lists_relay_flags() -> None:
     assert "--relay-url" in out and "--relay-token" in out
 
 
-def test_subscribe_token() -> None:
-    assert parse_config([], env={}).subscribe_token is None
-    assert parse_config([], env={"GATEWAY_SUBSCRIBE_TOKEN": "t"}).subscribe_token == "t"
-    cfg = parse_config(["--subscribe-token", "flag-secret-9"],
-                       env={"GATEWAY_SUBSCRIBE_TOKEN": "t"})
-    assert cfg.subscribe_token == "flag-secret-9" and "flag-secret-9" not in repr(cfg)
+def test_the_retired_subscribe_token_stops_the_gateway_saying_what_replaced_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """--subscribe-token was superseded by access control (docs/access-control.md): a
+    gateway started with it must not come up with its consoles unprotected."""
+    parse_config([], env={"GATEWAY_SUBSCRIBE_TOKEN": ""})  # an empty variable is no value
+    for argv, env in ((["--subscribe-token", "flag-secret-9"], {}),
+                      ([], {"GATEWAY_SUBSCRIBE_TOKEN": "t"})):
+        with pytest.raises(SystemExit) as stopped:
+            parse_config(argv, env=env)
+        assert stopped.value.code == 2
+        error = capsys.readouterr().err
+        assert "replaced by access control" in error and "--apps-file" in error
+        assert "flag-secret-9" not in error
+    assert "--subscribe-token" not in subprocess.run(
+        [sys.executable, "-m", "gateway", "--help"], capture_output=True, text=True,
+        check=True).stdout
 
 
 def test_model_url() -> None:

@@ -12,8 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gateway.auth import Role
 from gateway.outputs.result import Result
 from gateway.outputs.subscriber import SubscriberSink
+from tests.access.support import Apps, token
 from tests.conftest import RunningGateway, StartGateway
 from tests.rtc_client import GatewayClient, WavTrack, read_wav_48k, stream_wav
 from tests.support.speech import espeak_wav, require_espeak
@@ -87,25 +89,30 @@ async def test_console_joining_mid_call_and_leaving_early_harms_nothing(
     assert not gw.directory.conversations and not gw.bus.conversations()
 
 
-async def test_token_limits_and_bad_ids(start_gateway: StartGateway) -> None:
-    gw = await start_gateway(subscribe_token="s3cret")
+async def test_token_limits_and_bad_ids(start_gateway: StartGateway, tmp_path: Path) -> None:
+    """Watching needs a token that may watch; refusals are an error frame and close 1008
+    (a browser cannot read a refused handshake's status); more in tests/access."""
+    apps = Apps.create(tmp_path)
+    agent = await apps.add(Role.AGENT)
+    gw = await start_gateway(auth=apps.config().auth)
     async with aiohttp.ClientSession() as http:
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await http.ws_connect(ws_url(gw, "/subscribe/room"))
-        assert refused.value.status == 401
-        with pytest.raises(aiohttp.WSServerHandshakeError) as wrong:
-            await http.ws_connect(ws_url(gw, "/subscribe/room"),
-                                  headers={"Authorization": "Bearer nope"})
-        assert wrong.value.status == 401
+        for headers in ({}, {"Authorization": "Bearer nope"}):
+            refused = await http.ws_connect(ws_url(gw, "/subscribe/room"), headers=headers)
+            error = await refused.receive_json(timeout=5)
+            assert error["type"] == "error"
+            assert error["code"] in ("missing_token", "malformed_token")
+            assert (await refused.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
+            assert refused.close_code == 1008
+        secret = await token(http, gw.url, agent)
         with pytest.raises(aiohttp.WSServerHandshakeError) as bad_id:
-            await http.ws_connect(ws_url(gw, "/subscribe/has%20space?access_token=s3cret"))
+            await http.ws_connect(ws_url(gw, f"/subscribe/has%20space?access_token={secret}"))
         assert bad_id.value.status == 400
 
         gw.subscriptions.max_per_conversation = 1
         one = await http.ws_connect(ws_url(gw, "/subscribe/room"),
-                                    headers={"Authorization": "Bearer s3cret"})
+                                    headers={"Authorization": f"Bearer {secret}"})
         assert (await one.receive_json(timeout=5))["type"] == "subscribed"
-        two = await http.ws_connect(ws_url(gw, "/subscribe/room?access_token=s3cret"))
+        two = await http.ws_connect(ws_url(gw, f"/subscribe/room?access_token={secret}"))
         error = await two.receive_json(timeout=5)
         assert error["code"] == "too_many_subscribers"
         await one.close()

@@ -24,6 +24,32 @@
 
   const params = new URLSearchParams(window.location.search);
   const $ = (id) => document.getElementById(id);
+  const accessToken = takeAccessToken();
+
+  // A gateway with access control needs a caller token (docs/access-control.md, "The call
+  // page"): the app that sends people here mints one for their call and puts it in the
+  // link, preferably in the fragment (#access_token=...), which browsers never send to any
+  // server or put in a Referer. It is taken out of the address bar at once (so it is not
+  // bookmarked, shared or shown) and kept for this tab only, so a reload still works.
+  function takeAccessToken() {
+    const hash = new URLSearchParams(window.location.hash.replace(/^#/, ""));
+    const given = hash.get("access_token") || params.get("access_token");
+    const KEY = "gateway.accessToken";
+    try {
+      if (given) {
+        window.sessionStorage.setItem(KEY, given);
+        const url = new URL(window.location.href);
+        url.searchParams.delete("access_token");
+        hash.delete("access_token");
+        url.hash = hash.toString();
+        window.history.replaceState(null, "", url.toString());
+        return given;
+      }
+      return window.sessionStorage.getItem(KEY) || "";
+    } catch (e) {
+      return given || "";
+    }
+  }
 
   // ---------------------------------------------------------------- test/debug hook
   const gateway = {
@@ -115,7 +141,29 @@
     conversation_full_2: ["This call is full.",
       "It is a call for two people, and both are already in it. Ask them, or leave the call code empty to start a new call."],
     internal: ["Something went wrong in this page.", "Reload it and try again."],
+    // Access control: the gateway checks the token the link carried (or its absence).
+    missing_token: ["This call needs an invitation.",
+      "Open the link the app gave you for this call: it carries your access to it."],
+    token_refused: ["Your access to this call was not accepted.",
+      "The link may be incomplete or altered. Open the link the app gave you again, or ask for a new one."],
+    token_expired: ["Your access to this call has expired.",
+      "Ask the app for a new link to this call."],
+    app_revoked: ["Access to this call has been withdrawn.", "Ask whoever invited you."],
+    conversation_not_in_scope: ["Your link is for another call.",
+      "Open the link the app gave you for this call, or ask for one."],
+    conversation_of_other_tenant: ["Your link does not give access to this call.",
+      "Ask whoever invited you for a link to it."],
+    too_many_sessions: ["This link is already in use in other windows.",
+      "Close the call in your other tabs or devices, then try again."],
+    rate_limited: ["Too many attempts in a short time.", "Wait a minute, then try again."],
+    store_unavailable: ["The call server cannot check your access right now.",
+      "Try again in a moment."],
   };
+  // Refusals of a token whose wording is the same for the person at the page.
+  for (const code of ["malformed_token", "invalid_signature", "unsupported_algorithm",
+    "wrong_token_type", "invalid_claims", "token_not_yet_valid", "conflicting_tokens"]) {
+    ERROR_TEXT[code] = ERROR_TEXT.token_refused;
+  }
 
   function describeError(code) {
     return ERROR_TEXT[code] || ["The call server reported a problem.", "The call has ended for you."];
@@ -564,7 +612,8 @@
 
   async function fetchIcePolicy() {
     try {
-      const res = await fetch("/api/ice-servers", { cache: "no-store" });
+      const headers = accessToken ? { Authorization: `Bearer ${accessToken}` } : {};
+      const res = await fetch("/api/ice-servers", { cache: "no-store", headers });
       return res.ok ? await res.json() : null;
     } catch (e) {
       return null;
@@ -573,7 +622,8 @@
 
   function wsUrl() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    return `${scheme}//${window.location.host}/ws`;
+    const query = accessToken ? `?access_token=${encodeURIComponent(accessToken)}` : "";
+    return `${scheme}//${window.location.host}/ws${query}`;
   }
 
   class CallError extends Error {

@@ -337,6 +337,7 @@
       this.end(Date.parse(summary.endTime) || Date.now());
       this.note("This call has ended. The gateway keeps a summary of ended calls; the full " +
                 "transcript is in the conversation store when one is configured.");
+      this.loadStored();
       if (summary.latestLine) {
         this.addLine({ id: "latest", from: summary.latestLine.from, duration: { startTime: summary.latestLine.time },
                        payload: { content: summary.latestLine.text } });
@@ -350,6 +351,44 @@
       }
       this.topics = (summary.topics || []).map((phrases) => ({ phrases }));
       this.addTrackers((summary.trackers || []).map((t) => ({ name: t.name, matches: new Array(t.matches).fill({}) })));
+    }
+
+    // An ended call's whole transcript and insights, from the conversation store (Symbl's
+    // Conversation API shapes, mapped onto the live ones). Without a store (503) or access
+    // to it, the pane keeps the summary it has.
+    async loadStored() {
+      const base = `/v1/conversations/${encodeURIComponent(this.id)}`;
+      let messages, insights;
+      try {
+        [messages, insights] = await Promise.all([
+          this.hooks.api(`${base}/messages?sentiment=true`), this.hooks.api(`${base}/insights`)]);
+      } catch (err) {
+        return;
+      }
+      if (this.closed || messages.status !== 200 || !messages.body ||
+          !Array.isArray(messages.body.messages)) return;
+      this.lines = [];
+      this.byId = new Map();
+      this.pendingLines = [];
+      this.q(".lines").replaceChildren();
+      for (const m of messages.body.messages) {
+        this.addLine({ id: m.id, from: m.from, payload: { content: m.text }, sentiment: m.sentiment,
+                       duration: { startTime: m.startTime, endTime: m.endTime } });
+      }
+      if (insights.status === 200 && insights.body && Array.isArray(insights.body.insights)) {
+        this.insights = [];
+        this.insightIds = new Set();
+        this.tally = { question: 0, action_item: 0, follow_up: 0 };
+        this.q(".insight-list").replaceChildren();
+        for (const i of insights.body.insights) {
+          this.addInsight({ id: i.id, type: i.type, text: i.text, from: i.from, assignee: i.assignee,
+                            dueBy: i.dueBy ? { value: i.dueBy } : undefined });
+        }
+      }
+      this.stored = true;
+      this.note("This call has ended. Its whole transcript, as the conversation store kept it.");
+      this.dirty.lines = this.dirty.insights = true;
+      this.schedule();
     }
 
     close() {

@@ -22,7 +22,7 @@
 
   const $ = (id) => document.getElementById(id);
   const state = {
-    token: sessionStorage.getItem(TOKEN_KEY) || "",
+    token: takeToken(),
     access: "unknown",
     live: new Map(), // conversationId -> summary
     recent: [], // summaries, newest first
@@ -37,6 +37,36 @@
   };
   // For people debugging the page, and for the browser tests.
   window.agentConsole = { state, LIMITS };
+
+  // An agent's app may open the console with a token in the fragment (#access_token=...,
+  // never sent to servers): it is kept for this tab and removed from the address bar.
+  function takeToken() {
+    const hash = new URLSearchParams(location.hash.replace(/^#/, ""));
+    const given = hash.get("access_token");
+    if (given) {
+      sessionStorage.setItem(TOKEN_KEY, given);
+      hash.delete("access_token");
+      history.replaceState(null, "", location.pathname + location.search +
+        (hash.toString() ? "#" + hash.toString() : ""));
+      return given;
+    }
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  }
+
+  // What a refusal's stable code (docs/access-control.md) means for the agent.
+  const REFUSED = {
+    missing_token: "",
+    token_expired: "That token has expired. Get a new one and paste it here.",
+    app_revoked: "The app that token belongs to was revoked.",
+    conversation_of_other_tenant: "That token does not give access to these conversations.",
+    rate_limited: "Too many requests with that token; wait a minute and try again.",
+    too_many_sessions: "That token is open in too many windows; close some and try again.",
+  };
+
+  function refusal(code) {
+    if (code in REFUSED) return REFUSED[code];
+    return "That token was not accepted. Check it and try again.";
+  }
 
   // -- small helpers ----------------------------------------------------------------------
 
@@ -74,11 +104,19 @@
 
   // -- access ---------------------------------------------------------------------------
 
-  async function fetchList(which) {
+  async function api(path) {
     const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
-    const res = await fetch(`/api/conversations?state=${which}`, { headers, cache: "no-store" });
+    const res = await fetch(path, { headers, cache: "no-store" });
     const body = (res.headers.get("Content-Type") || "").includes("json") ? await res.json() : null;
     return { status: res.status, body };
+  }
+
+  function fetchList(which) {
+    return api(`/api/conversations?state=${which}`);
+  }
+
+  function isRefusal(status) {
+    return status === 401 || status === 403;
   }
 
   function setFeedState(kind, text) {
@@ -117,8 +155,8 @@
       state.feedTimer = setTimeout(start, POLL_MS);
       return;
     }
-    if (live.status === 401) {
-      askForToken(state.token ? "That token was not accepted. Check it and try again." : "");
+    if (isRefusal(live.status)) {
+      askForToken(state.token ? refusal(live.body && live.body.code) : "");
       return;
     }
     if (live.status !== 200 || !live.body) {
@@ -280,8 +318,9 @@
         case "update": upsertLive(message.conversation); break;
         case "ended": moveToRecent(message.conversation); break;
         case "error":
-          refused = message.code === "unauthorized";
-          if (refused) askForToken("That token is no longer accepted.");
+          // Every refusal of the token ends the feed; only a full gateway is retried.
+          refused = message.code !== "too_many_watchers" && message.code !== "store_unavailable";
+          if (refused) askForToken(refusal(message.code));
           break;
         default: break;
       }
@@ -315,7 +354,7 @@
     state.pollTimer = setInterval(async () => {
       try {
         const [live, recent] = await Promise.all([fetchList("live"), fetchList("recent")]);
-        if (live.status === 401) { askForToken("That token is no longer accepted."); return; }
+        if (isRefusal(live.status)) { askForToken(refusal(live.body && live.body.code)); return; }
         if (live.body && recent.body) replaceLists(live.body.conversations, recent.body.conversations);
       } catch (err) { /* still away: the next tick tries again */ }
     }, POLL_MS);
@@ -383,7 +422,8 @@
       scheduleLists();
     },
     wsUrl,
-    refused() { askForToken("That token is no longer accepted."); },
+    api,
+    refused(code) { askForToken(refusal(code)); },
   };
 
   // -- start ----------------------------------------------------------------------------

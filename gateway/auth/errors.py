@@ -43,6 +43,9 @@ TENANT_NOT_ALLOWED = "tenant_not_allowed"
 RATE_LIMITED = "rate_limited"
 TOO_MANY_SESSIONS = "too_many_sessions"
 TOO_MANY_FAILURES = "too_many_failures"
+# 503: the check itself could not be made (the store that knows a conversation's tenant is
+# unreachable); refused rather than guessed, Retry-After says when to try again.
+STORE_UNAVAILABLE = "store_unavailable"
 
 # WebSocket close codes (RFC 6455 s. 7.4.1 and the IANA registry): 1008 "policy
 # violation" for identity and permission refusals, 1013 "try again later" for limits.
@@ -105,7 +108,7 @@ class AuthError(Exception):
                    headers=self.headers())
 
     def ws_close_code(self) -> int:
-        return WS_TRY_AGAIN_LATER if self.status == 429 else WS_POLICY_VIOLATION
+        return WS_TRY_AGAIN_LATER if self.status in (429, 503) else WS_POLICY_VIOLATION
 
     def ws_message(self) -> Mapping[str, Any]:
         """The error frame sent before closing a refused WebSocket (signaling's shape)."""
@@ -129,3 +132,7 @@ def forbidden(code: str, message: str, *, bearer: bool = True) -> AuthError:
 
 def too_many(code: str, message: str, retry_after: float) -> AuthError:
     return AuthError(429, code, message, retry_after=retry_after, bearer=False)
+
+
+def unavailable(code: str, message: str, retry_after: float = 5) -> AuthError:
+    return AuthError(503, code, message, retry_after=retry_after, bearer=False)

@@ -11,6 +11,8 @@ nothing else is checked. Allowed:
   is the control, not this check;
 - the gateway's own origin (the ``Origin`` authority equals the ``Host`` header), so
   the pages it serves work without configuration;
+- in a cluster, the origin of every live node's ``--node-url`` (a page redirected from
+  node a to node b connects to b from a's origin);
 - the origins listed with ``--allowed-origin`` (``scheme://host[:port]``), ``null`` only
   if listed, or every origin with ``*``.
 
@@ -20,7 +22,7 @@ because behind a TLS-terminating proxy the gateway sees ``http`` for an ``https`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
@@ -52,6 +54,12 @@ def normalize_origin(value: str) -> str:
     return f"{scheme}://{host}"
 
 
+def origin_of(url: str) -> str:
+    """The origin of an http(s) URL (path, query and fragment dropped); ValueError if none."""
+    parts = urlsplit(url.strip())
+    return normalize_origin(f"{parts.scheme}://{parts.netloc}")
+
+
 def _authority(origin: str) -> str:
     """``host[:port]`` of a normalized origin (default port already dropped)."""
     return origin.split("://", 1)[1]
@@ -72,6 +80,15 @@ class OriginPolicy:
         normalized = {normalize_origin(o) for o in allowed}
         self.any = "*" in normalized
         self.allowed = frozenset(normalized - {"*"})
+        self._trusted: Callable[[], Iterable[str]] = tuple
+
+    def trust(self, provider: Callable[[], Iterable[str]]) -> None:
+        """Also allow the origins ``provider`` returns at the time of each request.
+
+        For a cluster: a page served by node a that is redirected to node b's URL opens
+        b's entrances from a's origin, so every live node's ``--node-url`` origin is one of
+        the gateway's own. The provider is read per request (nodes come and go)."""
+        self._trusted = provider
 
     def describe(self) -> str:
         if self.any:
@@ -90,9 +107,18 @@ class OriginPolicy:
             normalized = normalize_origin(origin)
         except ValueError:
             return False
-        if normalized in self.allowed:
+        if normalized in self.allowed or normalized in self._trusted_origins():
             return True
         return host is not None and _authority(normalized) == _host_authority(host)
+
+    def _trusted_origins(self) -> set[str]:
+        trusted = set()
+        for value in self._trusted():
+            try:
+                trusted.add(origin_of(value))
+            except ValueError:
+                continue  # a malformed record from another writer trusts nothing
+        return trusted
 
     def check(self, request: web.Request) -> None:
         """Raise a 403 :class:`AuthError` when the request's Origin is not allowed."""

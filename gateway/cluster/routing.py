@@ -51,9 +51,9 @@ class ClusterSessionFactory:
     def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
         return self._inner.ice_servers(session_id)
 
-    def open(self, session_id: str, notify: Notify) -> SignalingSession:
+    def open(self, session_id: str, notify: Notify, principal: Any = None) -> SignalingSession:
         try:
-            session = self._inner.open(session_id, notify)
+            session = self._inner.open(session_id, notify, principal)
         except SessionError as exc:
             target = self._admission.elsewhere() if exc.code == "server_busy" else None
             if target is None:
@@ -62,10 +62,11 @@ class ClusterSessionFactory:
         return RoutedSession(session, session_id, notify, self._cluster, self._directory)
 
     async def resume(self, session_id: str, token: str, notify: Notify, *, last_seq: int,
-                     offer_sdp: str | None) -> tuple[SignalingSession, Resumed]:
+                     offer_sdp: str | None, principal: Any = None,
+                     ) -> tuple[SignalingSession, Resumed]:
         try:
             return await self._inner.resume(session_id, token, notify, last_seq=last_seq,
-                                            offer_sdp=offer_sdp)
+                                            offer_sdp=offer_sdp, principal=principal)
         except SessionError as exc:
             if exc.code != "resume_failed" or exc.details.get("reason") != "unknown_session":
                 raise

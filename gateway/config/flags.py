@@ -20,6 +20,11 @@ from .settings import GatewayConfig, default_database
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
+RETIRED_SUBSCRIBE_TOKEN = (
+    "--subscribe-token (GATEWAY_SUBSCRIBE_TOKEN) was replaced by access control: create an "
+    "agent app ('gateway apps create --apps-file FILE --role agent'), start the gateway with "
+    "--apps-file FILE, and give consoles a token from POST /oauth2/token:generate; see "
+    "docs/access-control.md")
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -114,10 +119,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--relay-token", default=env.get("GATEWAY_RELAY_TOKEN") or None,
                    help="bearer token sent as 'Authorization: Bearer <token>' to the relay "
                    "URL (env GATEWAY_RELAY_TOKEN, which keeps it out of the process list)")
+    # Retired: kept only to answer with what replaced it (see parse_config).
     p.add_argument("--subscribe-token", default=env.get("GATEWAY_SUBSCRIBE_TOKEN") or None,
-                   help="require this bearer token (or ?access_token=) on /subscribe/{id}; "
-                   "without it anyone who knows a conversation id may watch it "
-                   "(env GATEWAY_SUBSCRIBE_TOKEN)")
+                   help=argparse.SUPPRESS)
     p.add_argument("--database", default=env.get("GATEWAY_DATABASE") or default_database(env),
                    help="where conversations are stored: a file path or sqlite:///path "
                    "(embedded default %(default)s), postgresql://user:pass@host/db, or 'off' "
@@ -211,6 +215,8 @@ def parse_config(argv: Sequence[str] | None = None,
     if args.log_format not in LOG_FORMATS:  # argparse checks choices of flags, not defaults
         parser.error(f"GATEWAY_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
                      f"got {args.log_format!r}")
+    if args.subscribe_token:
+        parser.error(RETIRED_SUBSCRIBE_TOKEN)
     relay_url = args.relay_url
     relay_source = "--relay-url"
     if relay_url is None:
@@ -244,7 +250,6 @@ def parse_config(argv: Sequence[str] | None = None,
         ice_transport_policy=args.ice_transport_policy,
         relay_url=relay_url,
         relay_token=args.relay_token,
-        subscribe_token=args.subscribe_token,
         database=None if args.database.strip().lower() == "off" else args.database,
         retention_days=args.retention_days,
         auth=auth_config_from_args(args),

@@ -48,7 +48,6 @@ class GatewayConfig:
     ice_transport_policy: str = "all"
     relay_url: str | None = None
     relay_token: str | None = field(default=None, repr=False)
-    subscribe_token: str | None = field(default=None, repr=False)
     database: str | None = None  # None: no store (the CLI's default is a file, see flags)
     retention_days: float | None = None
     auth: AuthConfig = field(default_factory=AuthConfig)  # open unless an apps file is given

@@ -63,8 +63,12 @@ class Conversation:
         analytics_interval: float = 10.0,
         max_participants: int = 2,
         on_ended: Callable[[Conversation], None] = lambda c: None,
+        tenant: str | None = None,
     ) -> None:
         self.info = info
+        # Who the conversation belongs to (the tenant of the token that created it): access
+        # checks compare it, and ``conversation_started`` carries it to the store and consoles.
+        self.tenant = tenant
         self._bus = bus
         self._run = run
         self._build_insights = build_insights
@@ -109,8 +113,9 @@ class Conversation:
                 conversation_id=self.id, limit=self.max_participants)
         assert speaker.id is not None, "a participant needs an id"
         if self._seq == 0:
+            tenant = {} if self.tenant is None else {"tenantId": self.tenant}
             self._lifecycle("conversation_started", meetingTitle=self.info.meeting_title,
-                            startTime=iso(self.created_at))
+                            startTime=iso(self.created_at), **tenant)
         member = Member(self, speaker, accepts_peer=accepts_peer)
         self._lifecycle("participant_joined", participant=speaker.to_json(),
                         at=iso(datetime.now(UTC)))

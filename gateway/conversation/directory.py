@@ -98,6 +98,7 @@ class LocalDirectory:
                 analytics_interval=self.analytics_interval,
                 max_participants=self.max_participants,
                 on_ended=self._ended,
+                tenant=start.tenant,
             )
             # Conversation-level outputs belong to no session: their logs say so.
             with logs.scope(session_id=None):

@@ -44,6 +44,9 @@ class StartConfig:
     # The downstreams this session's audio goes to (gateway/relays/choice.py); None when
     # parsed without the deployment's policy (then the relays resolve them later).
     downstreams: tuple[Target, ...] | None = None
+    # Set by the gateway, never by the client: the tenant a new conversation is created in
+    # (the tenant of the token that opened it, docs/access-control.md).
+    tenant: str | None = None
 
 
 def _optional_str(container: Mapping[str, Any], key: str, path: str) -> str | None:

@@ -9,8 +9,10 @@ conversation_id)`` hook (``action`` is ``"list"``, ``"read"`` or ``"delete"``) t
 the :class:`~gateway.store.Principal` the request acts as, or raises (:class:`ApiError`, or
 an aiohttp ``HTTPException`` such as 401/403/429, answered as JSON). The store then narrows
 every query to that principal, so a conversation the principal may not see answers 404,
-exactly like one that does not exist. The default hook lets everyone read everything (an
-open gateway, as without apps configured).
+exactly like one that does not exist. The default hook lets everyone read everything (a
+bare application); the gateway installs :func:`access_hook`, which asks the access control
+(docs/access-control.md): a caller reads only the conversations its token names, an agent
+its tenant's, a service everything; only a service deletes.
 
 Errors are JSON ``{"message": …, "code": …}``: Symbl's ``message`` plus a stable
 machine-readable ``code``.
@@ -27,6 +29,9 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
+from gateway.auth import ACCESS_KEY, Action, AuthError, Role, cors_headers
+from gateway.auth import Principal as Caller
+from gateway.auth.routes import token_preflight
 from gateway.store import OPEN, STORE_KEY, Principal, Store
 from gateway.store import reader as answers
 from gateway.store.listing import InvalidParameter, parse_flag, parse_list_query
@@ -60,6 +65,37 @@ async def allow_all(request: web.Request, action: str, conversation_id: str | No
     return OPEN
 
 
+async def access_hook(request: web.Request, action: str,
+                      conversation_id: str | None) -> Principal:
+    """The gateway's hook: the request's token decides what it reaches.
+
+    A caller asking for an id its token does not name is refused from the token alone (403
+    ``conversation_not_in_scope``, which tells nothing about the id); everything else a
+    principal may not see (another tenant's conversations) is filtered in the queries and
+    answers 404, like an id that does not exist.
+    """
+    access = request.app[ACCESS_KEY]
+    try:
+        who = await access.authenticate(request)
+        if action == "delete":
+            access.authorize(who, Action.DELETE, conversation_id or "")
+        elif conversation_id is not None:
+            access.authorize(who, Action.READ, conversation_id)
+    except AuthError as exc:
+        raise ApiError(exc.status, exc.code, exc.message, exc.headers()) from None
+    return store_principal(who)
+
+
+def store_principal(who: Caller) -> Principal:
+    """What the store lets a principal see (its queries apply it as WHERE clauses)."""
+    if who.role is Role.SERVICE:
+        return Principal(subject=who.subject)
+    if who.role is Role.AGENT:
+        return Principal(subject=who.subject, tenant=who.tenant)
+    return Principal(subject=who.subject, tenant=who.tenant,
+                     conversation_ids=frozenset(who.conversations))
+
+
 def setup_conversation_api(app: web.Application, store: Store | None = None, *,
                            authorize: Authorize = allow_all) -> None:
     """Add the routes (and a JSON error middleware for them) to ``app``.
@@ -70,11 +106,16 @@ def setup_conversation_api(app: web.Application, store: Store | None = None, *,
     app[_AUTHORIZE] = authorize
     app[_STORE] = store
     app.middlewares.append(_json_errors)
+    # Browser pages of allowed origins call the API with an Authorization header, which
+    # needs a CORS preflight (answered like token:generate's) on each route.
     app.router.add_get(PREFIX, list_conversations)
+    app.router.add_route("OPTIONS", PREFIX, token_preflight)
     app.router.add_get(PREFIX + "/{conversationId}", get_conversation)
     app.router.add_delete(PREFIX + "/{conversationId}", delete_conversation)
+    app.router.add_route("OPTIONS", PREFIX + "/{conversationId}", token_preflight)
     for tail, handler in _SUBRESOURCES.items():
         app.router.add_get(f"{PREFIX}/{{conversationId}}/{tail}", handler)
+        app.router.add_route("OPTIONS", f"{PREFIX}/{{conversationId}}/{tail}", token_preflight)
 
 
 def _json(data: Any) -> str:
@@ -97,6 +138,16 @@ async def _json_errors(request: web.Request,
                        ) -> web.StreamResponse:
     if not request.path.startswith(PREFIX):
         return await handler(request)
+    response = await _answer_json(request, handler)
+    access = request.app.get(ACCESS_KEY)
+    if access is not None and request.method != "OPTIONS":
+        response.headers.update(cors_headers(request, access))
+    return response
+
+
+async def _answer_json(request: web.Request,
+                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                       ) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
@@ -210,4 +261,5 @@ _SUBRESOURCES = {
     "members": _subresource(answers.members),
 }
 
-__all__ = ["ApiError", "Authorize", "allow_all", "setup_conversation_api"]
+__all__ = ["ApiError", "Authorize", "access_hook", "allow_all", "setup_conversation_api",
+           "store_principal"]

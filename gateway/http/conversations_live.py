@@ -5,8 +5,11 @@ since when, the latest line, the sentiment trend, questions and action items so 
 ``GET /api/console/feed`` is a WebSocket that sends the same lists once and then each
 change; docs/console.md says why it is pushed rather than polled.
 
-Both are behind the same check as ``/subscribe`` (``Subscriptions.authorized``): the list
-reveals who is talking and what they said last, exactly what a subscriber would see.
+Both need a token that may watch (docs/access-control.md): the list reveals who is talking
+and what they said last, exactly what a subscriber would see. Each principal sees the
+conversations it could watch: an agent its tenant's, a caller those its token names, a
+service all. Refusals: HTTP JSON with a stable code for the list; on the feed, an error frame
+and close (a browser cannot read a refused handshake's status).
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from gateway.outputs.board import RECENT, ConversationBoard
+from gateway.auth import ACCESS_KEY, ConversationFilter, list_filter, websocket_response
+from gateway.auth.entrances import admit_socket
+from gateway.outputs.board import RECENT, ConversationBoard, summary_visible
 from gateway.outputs.result import to_json
 from gateway.outputs.summary import ConversationSummary
 from gateway.protocols import conversation_feed as feed
 
-from .keys import BOARD_KEY, SUBSCRIPTIONS_KEY
+from .keys import BOARD_KEY
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +55,14 @@ def _limit(request: web.Request) -> int:
     return int(raw)
 
 
+def _access(request: web.Request) -> feed.Access:
+    return "open" if request.app[ACCESS_KEY].open else "token"
+
+
 async def list_conversations(request: web.Request) -> web.Response:
-    subscriptions = request.app[SUBSCRIPTIONS_KEY]
-    if not subscriptions.authorized(request):
-        return _json_error(401, "unauthorized", "a valid access token is required",
-                           {"WWW-Authenticate": "Bearer"})
+    # An AuthError here becomes its JSON answer (401/403/429 with its code) in the
+    # access-control middleware.
+    visible = list_filter(await request.app[ACCESS_KEY].authenticate(request))
     state = request.query.get("state", "live")
     try:
         limit = _limit(request)
@@ -64,10 +72,10 @@ async def list_conversations(request: web.Request) -> web.Response:
         return _json_error(400, "invalid_parameter", str(exc))
     board = request.app[BOARD_KEY]
     conversations: list[Any] = (
-        [s.to_json() for s in board.live()[:limit]] if state == "live"
-        else await board.recent(limit))
+        [s.to_json() for s in board.live(visible)[:limit]] if state == "live"
+        else await board.recent(limit, visible))
     return web.Response(
-        text=to_json({"state": state, "access": subscriptions.access,
+        text=to_json({"state": state, "access": _access(request),
                       "conversations": conversations}),
         content_type="application/json", headers={"Cache-Control": "no-store"})
 
@@ -81,8 +89,10 @@ class FeedWatcher:
     snapshot), so memory per watcher is bounded too.
     """
 
-    def __init__(self, ws: web.WebSocketResponse, *, interval: float = FEED_INTERVAL) -> None:
+    def __init__(self, ws: web.WebSocketResponse, *, interval: float = FEED_INTERVAL,
+                 visible: ConversationFilter | None = None) -> None:
         self.ws = ws
+        self.visible = visible  # what its principal may see; None: everything
         self.interval = interval
         self.sent = 0
         self.overflowed = False
@@ -90,7 +100,7 @@ class FeedWatcher:
         self._wake = asyncio.Event()
 
     def notify(self, summary: ConversationSummary) -> None:
-        if self.overflowed:
+        if self.overflowed or not summary_visible(self.visible, summary.id, summary.tenant):
             return
         self._pending[summary.serial] = summary
         if len(self._pending) > MAX_PENDING:
@@ -119,21 +129,20 @@ class FeedWatcher:
 
 
 async def feed_handler(request: web.Request) -> web.StreamResponse:
-    subscriptions = request.app[SUBSCRIPTIONS_KEY]
     board: ConversationBoard = request.app[BOARD_KEY]
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
-    await ws.prepare(request)
     # Refusals are told on an open socket: a browser cannot read a refused handshake's status.
-    if not subscriptions.authorized(request):
-        await ws.send_str(feed.error("unauthorized", "a valid access token is required"))
-        await ws.close(code=1008, message=b"unauthorized")
-        return ws
+    admitted = await admit_socket(request)
+    if isinstance(admitted, web.StreamResponse):
+        return admitted
+    visible = list_filter(admitted)
+    ws = websocket_response(request, heartbeat=20.0, max_msg_size=4096)
+    await ws.prepare(request)
     if board.watchers >= MAX_WATCHERS:
         await ws.send_str(feed.error("too_many_watchers",
                                      "this gateway has its maximum of console feeds"))
         await ws.close(code=1013, message=b"too many watchers")
         return ws
-    watcher = FeedWatcher(ws)
+    watcher = FeedWatcher(ws, visible=visible)
     feeds = request.app[FEEDS_KEY]
     feeds.add(watcher)
     # Watch first, then read: a change during the read is sent after the snapshot (entries
@@ -141,9 +150,9 @@ async def feed_handler(request: web.Request) -> web.StreamResponse:
     board.watch(watcher)
     writer: asyncio.Task[None] | None = None
     try:
-        recent = await board.recent(RECENT)
+        recent = await board.recent(RECENT, visible)
         await ws.send_str(feed.snapshot(
-            [s.to_json() for s in board.live()], recent, access=subscriptions.access,
+            [s.to_json() for s in board.live(visible)], recent, access=_access(request),
             recent_limit=RECENT, interval=watcher.interval))
         writer = asyncio.ensure_future(watcher.run())
         async for msg in ws:  # the feed only talks; what a console sends is ignored

@@ -5,8 +5,10 @@ console's live feed watches it. Watchers are told *which* summary changed, not w
 each watcher keeps at most one pending entry per conversation and reads the summary when it
 sends, so a busy call costs a slow watcher nothing but one dict entry.
 
-Ended conversations go to a ``RecentConversations``: in memory and bounded here; the
-conversation store can implement the same two methods to back it with its database.
+Ended conversations go to a ``RecentConversations``: in memory and bounded here, or the
+conversation store (``gateway.store.recent.StoreRecent``), which keeps them across restarts.
+Readers pass the ``ConversationFilter`` of who is asking, so each sees only its tenant's
+(or its token's) conversations.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import logging
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Protocol
+
+from gateway.auth.policy import ConversationFilter
 
 from .summary import ConversationSummary
 
@@ -30,8 +34,10 @@ class RecentConversations(Protocol):
         """Keep an ended conversation's summary; never blocks (a database queues it)."""
         ...
 
-    async def recent(self, limit: int) -> list[Mapping[str, Any]]:
-        """Up to ``limit`` ended conversations, the most recently ended first."""
+    async def recent(self, limit: int,
+                     visible: ConversationFilter | None = None) -> list[Mapping[str, Any]]:
+        """Up to ``limit`` ended conversations ``visible`` admits (None: all), the most
+        recently ended first."""
         ...
 
 
@@ -45,8 +51,10 @@ class RecentInMemory:
     def remember(self, summary: Mapping[str, Any]) -> None:
         self._items.appendleft(summary)
 
-    async def recent(self, limit: int) -> list[Mapping[str, Any]]:
-        return list(self._items)[:limit]
+    async def recent(self, limit: int,
+                     visible: ConversationFilter | None = None) -> list[Mapping[str, Any]]:
+        return [s for s in self._items if summary_visible(visible, s.get("conversationId"),
+                                                          s.get("tenantId"))][:limit]
 
 
 class BoardWatcher(Protocol):
@@ -91,12 +99,15 @@ class ConversationBoard:
         found = [s for s in self._live.values() if s.id == conversation_id]
         return max(found, key=lambda s: s.serial) if found else None
 
-    def live(self) -> list[ConversationSummary]:
-        """Live conversations, the most recently started first."""
-        return sorted(self._live.values(), key=lambda s: (s.start_time, s.serial), reverse=True)
+    def live(self, visible: ConversationFilter | None = None) -> list[ConversationSummary]:
+        """Live conversations ``visible`` admits, the most recently started first."""
+        return sorted((s for s in self._live.values()
+                       if summary_visible(visible, s.id, s.tenant)),
+                      key=lambda s: (s.start_time, s.serial), reverse=True)
 
-    async def recent(self, limit: int = RECENT) -> list[Mapping[str, Any]]:
-        return await self.recent_store.recent(limit)
+    async def recent(self, limit: int = RECENT,
+                     visible: ConversationFilter | None = None) -> list[Mapping[str, Any]]:
+        return await self.recent_store.recent(limit, visible)
 
     def watch(self, watcher: BoardWatcher) -> None:
         self._watchers.add(watcher)
@@ -114,3 +125,17 @@ class ConversationBoard:
                 watcher.notify(summary)
             except Exception:  # one broken watcher must not starve the others
                 log.exception("a conversation-list watcher failed")
+
+
+def summary_visible(visible: ConversationFilter | None, conversation_id: Any,
+                    tenant: Any) -> bool:
+    """Whether a summary may be listed to whoever ``visible`` describes.
+
+    A summary whose tenant is not known yet (its ``conversation_started`` not seen) is
+    listed only to those who see every tenant.
+    """
+    if visible is None or (visible.tenant is None and visible.ids is None):
+        return True
+    if not isinstance(conversation_id, str) or not isinstance(tenant, str):
+        return False
+    return visible.admits(conversation_id, tenant)

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from gateway.auth.principal import DEFAULT_TENANT
 from gateway.protocols.symbl.messages import iso
 
 from .base import ConversationInfo, Sink, SinkFactory
@@ -56,6 +57,9 @@ class ConversationSummary:
         self.id = conversation_id
         self.serial = next(_serials)  # tells two calls under one id apart
         self.meeting_title = meeting_title
+        # Unknown (None) until ``conversation_started`` says it: listings show a summary
+        # only to principals of its tenant (services see all), so until then only services.
+        self.tenant: str | None = None
         self.start_time = _now()
         self.end_time: str | None = None
         self.updated = self.start_time
@@ -92,6 +96,9 @@ class ConversationSummary:
             title = body.get("meetingTitle")
             self.meeting_title = cut(title, 200) if title else self.meeting_title
             self.start_time = str(body.get("startTime") or self.start_time)
+            tenant = body.get("tenantId")
+            self.tenant = cut(tenant, 128) if isinstance(tenant, str) and tenant \
+                else DEFAULT_TENANT
             return True
         if kind == "conversation_ended":
             self.end(str(body.get("endTime") or _now()))
@@ -166,6 +173,7 @@ class ConversationSummary:
             return self._json[1]
         body = {
             "conversationId": self.id,
+            "tenantId": self.tenant,
             "meetingTitle": self.meeting_title,
             "state": "ended" if self.ended else "live",
             "startTime": self.start_time,

@@ -134,24 +134,8 @@ class SpokenContent:
 
     def sentiment(self) -> dict[str, Any]:
         """The mood now (mean of the last few lines), where it is heading, the points."""
-        recent = list(self.scores)
-        last = recent[-TREND_WINDOW:]
-        before = recent[-2 * TREND_WINDOW:-TREND_WINDOW]
-        trend = "steady"
-        if last and before:
-            delta = sum(last) / len(last) - sum(before) / len(before)
-            if delta > TREND_STEP:
-                trend = "improving"
-            elif delta < -TREND_STEP:
-                trend = "worsening"
-        label = None
-        if last:
-            current = sum(last) / len(last)
-            label = ("positive" if current > POSITIVE_ABOVE else
-                     "negative" if current < NEGATIVE_BELOW else "neutral")
-        average = round(self.score_sum / self.score_count, 3) if self.score_count else None
-        return {"current": label, "trend": trend, "average": average,
-                "recent": [round(s, 3) for s in recent]}
+        average = self.score_sum / self.score_count if self.score_count else None
+        return sentiment_view(list(self.scores), average)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -163,3 +147,26 @@ class SpokenContent:
             "topics": list(self.topics),
             "trackers": [{"name": k, "matches": v} for k, v in self.trackers.items()],
         }
+
+
+def sentiment_view(recent: list[float], average: float | None) -> dict[str, Any]:
+    """A summary's ``sentiment``: ``recent`` are the last scores (oldest first), ``average``
+    the mean of all. Shared by live summaries and those rebuilt from the store."""
+    recent = recent[-SENTIMENT_POINTS:]
+    last = recent[-TREND_WINDOW:]
+    before = recent[-2 * TREND_WINDOW:-TREND_WINDOW]
+    trend = "steady"
+    if last and before:
+        delta = sum(last) / len(last) - sum(before) / len(before)
+        if delta > TREND_STEP:
+            trend = "improving"
+        elif delta < -TREND_STEP:
+            trend = "worsening"
+    label = None
+    if last:
+        current = sum(last) / len(last)
+        label = ("positive" if current > POSITIVE_ABOVE else
+                 "negative" if current < NEGATIVE_BELOW else "neutral")
+    return {"current": label, "trend": trend,
+            "average": None if average is None else round(average, 3),
+            "recent": [round(s, 3) for s in recent]}

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, true
+from sqlalchemy import ColumnElement, and_, or_, true
+
+from gateway.auth.principal import DEFAULT_TENANT
 
 from .schema import conversations
 
@@ -24,7 +26,9 @@ class Principal:
     ``tenant``: only conversations stored with this tenant (``None``: every tenant, e.g. a
     service, or an open gateway). ``conversation_ids``: only these conversations (``None``:
     no such limit; a caller token names the conversations it may join and read).
-    ``subject`` names the principal in the deletion audit log.
+    ``subject`` names the principal in the deletion audit log. A conversation stored
+    without a tenant (before tenants existed, or from an entrance that sets none) belongs
+    to the default tenant, as conversations of an open gateway do.
     """
 
     subject: str = "anonymous"
@@ -35,7 +39,9 @@ class Principal:
         """SQL condition on ``conversations`` for the rows this principal may see."""
         clauses: list[ColumnElement[bool]] = []
         if self.tenant is not None:
-            clauses.append(conversations.c.tenant == self.tenant)
+            tenant = conversations.c.tenant
+            clauses.append(or_(tenant == self.tenant, tenant.is_(None))
+                           if self.tenant == DEFAULT_TENANT else tenant == self.tenant)
         if self.conversation_ids is not None:
             clauses.append(conversations.c.id.in_(sorted(self.conversation_ids)))
         return and_(true(), *clauses)

@@ -72,6 +72,13 @@ def get_conversation(connection: Connection, principal: Principal,
     return row
 
 
+def tenant_of(connection: Connection, conversation_id: str) -> tuple[bool, str | None]:
+    """(stored at all, its tenant): what access checks need before a join or a watch."""
+    found = connection.execute(select(conversations.c.tenant).where(
+        conversations.c.id == conversation_id)).first()
+    return (False, None) if found is None else (True, found[0])
+
+
 def members_of(connection: Connection, ids: Sequence[str]) -> dict[str, list[Row]]:
     if not ids:
         return {}

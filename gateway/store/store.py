@@ -26,7 +26,7 @@ from .access import Principal
 from .config import StoreConfig, describe
 from .engine import WRITE, make_engine
 from .migrate import upgrade
-from .queries import get_conversation
+from .queries import get_conversation, tenant_of
 from .sink import StoreSink
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,14 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._read_pool,
                                           partial(self._read, work, *args, **kwargs))
+
+    async def conversation_tenant(self, conversation_id: str) -> tuple[bool, str | None]:
+        """Whether the conversation is stored, and its tenant (None: stored without one).
+
+        Access checks ask before a client joins or watches an id that is not live here: a
+        conversation keeps its first tenant, so an id another tenant used is not theirs.
+        """
+        return await self.read(tenant_of, conversation_id)
 
     # -- deletion and retention -------------------------------------------------------------
 

@@ -29,6 +29,18 @@ def test_non_origins_are_refused_at_startup(bad: str) -> None:
         normalize_origin(bad)
 
 
+def test_cluster_nodes_origins_are_trusted_as_they_come_and_go() -> None:
+    policy = OriginPolicy()
+    nodes = ["https://b.example.com/gateway?node=b", "not a url", "http://10.0.0.7:8080"]
+    policy.trust(lambda: nodes)
+    host = "a.example.com"
+    assert policy.is_allowed("https://b.example.com", host)  # path and query dropped
+    assert policy.is_allowed("http://10.0.0.7:8080", host)
+    assert not policy.is_allowed("http://10.0.0.7:8081", host)
+    nodes.clear()  # node b left the cluster: its origin is a stranger again
+    assert not policy.is_allowed("https://b.example.com", host)
+
+
 def test_allow_rules() -> None:
     policy = OriginPolicy(["https://app.example.com"])
     host = "gateway.example.com"

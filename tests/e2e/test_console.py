@@ -17,13 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
+from gateway.auth import Role
 from gateway.config import SessionSettings
 from gateway.protocols.symbl import insights as shapes
 from gateway.protocols.symbl import messages
 from gateway.transcript import Phrase, Speaker
+from tests.access.support import Apps, token
 from tests.e2e.support import LaunchBrowser
 from tests.e2e.test_browser import wait_js
 from tests.rtc_client import read_wav_48k
@@ -205,9 +208,15 @@ async def test_two_conversations_watched_at_once(
 
 
 async def test_token_prompt_then_watching_with_the_token(
-    start_gateway: Any, launch_browser: LaunchBrowser
+    start_gateway: Any, launch_browser: LaunchBrowser, tmp_path: Path
 ) -> None:
-    gw = await start_gateway(recognizer=scripted(), subscribe_token="agent-s3cret")
+    apps = Apps.create(tmp_path)
+    agent_app = await apps.add(Role.AGENT)
+    gw = await start_gateway(recognizer=scripted(), auth=apps.config().auth)
+    async with aiohttp.ClientSession() as http:
+        agent = await token(http, gw.url, agent_app)
+        caller = await token(http, gw.url, agent_app, role="caller",
+                             conversationIds=["secure-1"])
     page = await open_console(launch_browser, gw.url)
     await page.wait_for_selector("#token-form:not([hidden])")
     assert await page.locator("#main").is_hidden()
@@ -218,11 +227,11 @@ async def test_token_prompt_then_watching_with_the_token(
     await page.wait_for_selector("#token-error:not([hidden])")
     assert "not accepted" in await page.locator("#token-error").inner_text()
 
-    await page.fill("#token-input", "agent-s3cret")
+    await page.fill("#token-input", agent)
     await page.click("#token-submit")
     await page.wait_for_selector('#feed-state[data-state="live"]')
     assert await page.locator("#open-note").is_hidden()
-    kim = await join(gw, "Kim", "secure-1", 6)
+    kim = await join(gw, "Kim", "secure-1", 6, access_token=caller)
     await (await card(page, "secure-1")).locator(".open").click()
     await wait_pane(page, "secure-1", "pane.querySelectorAll('.lines li').length >= 1")
     # The token lives in this tab only; signing out forgets it and locks the page.

@@ -46,7 +46,9 @@ from tests.support.redis import free_port
 pytestmark = pytest.mark.slow
 
 QUESTION = "What time is the meeting tomorrow?"
-ACTION = "Please send me the contract by Friday."
+# A request the small model hears whole through Opus (it heard "send me the contract" as
+# "and leave a contract" in most rounds, and without its verb no action item is found).
+ACTION = "Please call the customer tomorrow morning."
 
 
 async def hook(page: Any) -> dict[str, Any]:
@@ -166,8 +168,8 @@ async def test_a_websocket_blocking_proxy_falls_back_to_http(
     # The two browsers negotiate their direct audio through HTTP signaling too.
     await wait_peer_connected(alex, sam_id)
     await wait_peer_connected(sam, alex_id)
-    await wait_line(alex, "You", {"meeting", "tomorrow", "contract", "friday"})
-    await wait_line(sam, "Alex", {"meeting", "tomorrow", "contract", "friday"})
+    await wait_line(alex, "You", {"meeting", "tomorrow", "customer", "morning"})
+    await wait_line(sam, "Alex", {"meeting", "tomorrow", "customer", "morning"})
     await wait_line(alex, "Sam", SAM_WORDS)
     await wait_js(alex, "() => document.querySelectorAll('#questions li').length > 0", timeout=40)
     await wait_js(alex, "() => document.querySelectorAll('#actions li').length > 0", timeout=40)

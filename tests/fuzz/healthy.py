@@ -20,8 +20,8 @@ def steady_recognizer() -> ScriptedRecognizer:
 
 
 class HealthyCall:
-    def __init__(self, url: str) -> None:
-        self.client = GatewayClient(url)
+    def __init__(self, url: str, access_token: str | None = None) -> None:
+        self.client = GatewayClient(url, access_token=access_token)
 
     async def start(self) -> None:
         await self.client.connect()

@@ -60,7 +60,9 @@ async def check_everything(api: Api, c: Conversation) -> None:
         assert [x["score"] for x in g["words"]] == [x["confidence"] for x in w["metadata"]["words"]]
         assert g["words"][0]["startTime"] == g["startTime"]
         assert g["duration"] >= 0 and g["timeOffset"] >= 0
-    assert got[0]["timeOffset"] == 0.0
+    # Offsets count from the earliest message; with several speakers that need not be the
+    # first one published (a phrase started earlier may be finalised later).
+    assert min(m["timeOffset"] for m in got) == 0.0
 
     status, plain = await api.get(f"/v1/conversations/{c.id}/messages")
     assert status == 200

@@ -9,6 +9,8 @@ from typing import Any
 
 import aiohttp
 
+from gateway.auth import Role
+from tests.access.support import Apps, token
 from tests.support.symbl_client import Socket, finals, kind_of, kinds, silence, start_request
 from tests.symbl.conftest import SCRIPT, StartSymbl, SymblGateway, eventually
 
@@ -232,18 +234,25 @@ async def test_too_many_subscribers_waiting_for_one_connection(symbl: SymblGatew
     await eventually(lambda: not symbl.transport._waiting)
 
 
-async def test_a_subscribe_token_guards_v1_subscribe_too(start_symbl: StartSymbl) -> None:
-    """``--subscribe-token`` protects every console socket, Symbl's path included."""
-    symbl = await start_symbl(subscribe_token="s3cret")
+async def test_a_token_guards_v1_subscribe_too(start_symbl: StartSymbl,
+                                               tmp_path: Path) -> None:
+    """With access control on, Symbl's subscribe path needs a token that may watch, like
+    ``/subscribe/{id}`` (docs/access-control.md)."""
+    apps = Apps.create(tmp_path)
+    agent = await apps.add(Role.AGENT)
+    symbl = await start_symbl(auth=apps.config().auth)
     refused = await Socket.open(symbl.url, "guarded", path="/v1/subscribe")
     got = await refused.rest()
     await refused.close()
-    assert [m["code"] for m in got] == ["unauthorized"] and refused.close_code == 1008
+    assert [m["code"] for m in got] == ["missing_token"] and refused.close_code == 1008
+    async with aiohttp.ClientSession() as http:
+        secret = await token(http, symbl.url, agent)
     admitted = await Socket.open(symbl.url, "guarded", path="/v1/subscribe",
-                                 query="access_token=s3cret")
-    ws = await Socket.open(symbl.url, "guarded")
+                                 query=f"access_token={secret}")
+    ws = await Socket.open(symbl.url, "guarded", query=f"access_token={secret}")
     await ws.send(start_request())
     await ws.notice("recognition_started")
     assert (await admitted.next())["type"] == "subscribed"
     await ws.close()
     await admitted.close()
+

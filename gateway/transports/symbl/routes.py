@@ -37,6 +37,7 @@ from gateway.protocols.symbl.endpoint import offered_subprotocol, parse_connecti
 from gateway.protocols.symbl.errors import RealtimeError, error_body
 from gateway.protocols.symbl.realtime import MAX_TEXT_FRAME_BYTES
 from gateway.protocols.symbl.streaming import encode
+from gateway.relays.manager import RELAYS_KEY
 
 from .endpoint import StreamingSocket
 from .session import SymblServices
@@ -129,11 +130,6 @@ async def subscribe_handler(request: web.Request) -> web.StreamResponse:
     if isinstance(principal, AuthError):
         return await _refuse(request, principal)
     subscriptions = request.app[SUBSCRIPTIONS_KEY]
-    if not subscriptions.authorized(request):  # --subscribe-token, as on /subscribe/{id}
-        return await _refuse(request, RealtimeError(
-            "unauthorized", "a valid subscribe token is required",
-            details="send it as access_token or Authorization: Bearer", fatal=True,
-            close_code=POLICY_VIOLATION))
     access = request.app[ACCESS_KEY]
     try:
         access.authorize(principal, Action.WATCH, connection_id)
@@ -157,7 +153,8 @@ def setup_symbl(app: web.Application, *, insights: InsightsProvider | None,
     async def symbl_ctx(app: web.Application) -> AsyncIterator[None]:
         services = SymblServices(
             recognizer=app[RECOGNIZER_KEY], directory=app[DIRECTORY_KEY], bus=app[BUS_KEY],
-            admission=app[ADMISSION_KEY], insights=insights, settings=settings)
+            admission=app[ADMISSION_KEY], insights=insights, settings=settings,
+            relays=app.get(RELAYS_KEY))
         transport = SymblTransport(
             services, max_subscribers=app[SUBSCRIPTIONS_KEY].max_per_conversation)
         app[SYMBL_KEY] = transport

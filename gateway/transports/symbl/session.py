@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.asr.base import Recognizer
+from gateway.asr.remote import RecognizerUnavailable
 from gateway.config import SessionSettings
 from gateway.conversation.admission import Admission
 from gateway.conversation.conversation import ConversationFull
@@ -44,8 +45,10 @@ from gateway.protocols.symbl import lifecycle, streaming
 from gateway.protocols.symbl.audio_format import AudioFormat
 from gateway.protocols.symbl.errors import RealtimeError
 from gateway.protocols.symbl.realtime import StartRequest, insights_body
+from gateway.relays.manager import Relays
 from gateway.transcript import Speaker
 
+from ..participant import ParticipantMedia
 from .intake import AudioIntake
 from .sink import SymblSocketSink
 
@@ -65,6 +68,11 @@ class SymblServices:
     admission: Admission
     insights: InsightsProvider | None
     settings: SessionSettings
+    relays: Relays | None = None  # the deployment's downstream audio relays
+
+    @property
+    def media(self) -> ParticipantMedia:
+        return ParticipantMedia(self.recognizer, self.settings, self.relays)
 
 
 class Releasable(Protocol):
@@ -161,13 +169,16 @@ class SymblSession:
         # Subscribers waiting for this connectionId attach before any result is published.
         self._on_joined(self)
         try:
-            recognizer = await services.recognizer.open_stream(member.speaker)
+            stream = await services.media.open(member, start, label=f"symbl-{self.id}",
+                                               transport="symbl")
+        except RecognizerUnavailable as exc:
+            await asyncio.shield(member.leave())
+            raise RealtimeError("server_busy", str(exc)) from None
         except BaseException:
             await asyncio.shield(member.leave())
             raise
         self.member = member
-        self.stream = MediaStream(recognizer, member, label=f"symbl-{self.id}", transport="symbl",
-                                  backlog_chunks=self._settings.backlog_chunks)
+        self.stream = stream
         self._audio.stream = self.stream
 
     def _attach(self, sink: SymblSocketSink) -> None:
@@ -277,6 +288,7 @@ class SymblSession:
                 if self.stream is not None:
                     await self.stream.finish(self._settings.stop_timeout)
                 if self.member is not None:
+                    await self._services.media.close_outputs(self.member)
                     await asyncio.shield(self.member.leave())
             except Exception:
                 log.exception("symbl %s: finishing failed", self.connection_id)

@@ -28,9 +28,9 @@ from . import peer
 from .services import SessionServices
 
 
-def admit(services: SessionServices, participant_id: str, config: Mapping[str, Any],
-          offer_sdp: str, features: frozenset[str]) -> tuple[StartConfig, Member]:
-    """Check the offer and join its conversation as participant ``participant_id``."""
+def check(services: SessionServices, config: Mapping[str, Any],
+          offer_sdp: str) -> tuple[StartConfig, InsightsBuilder | None]:
+    """The offer's start config and insights builder, once the offer is found usable."""
     relays = services.relays
     start, build_insights = validate_config(
         config, services.insights, services.settings.language,
@@ -39,6 +39,12 @@ def admit(services: SessionServices, participant_id: str, config: Mapping[str, A
     blocked = services.ice.unusable()
     if blocked is not None:
         raise SessionError("turn_unavailable", blocked, fatal=True)
+    return start, build_insights
+
+
+def join(services: SessionServices, participant_id: str, start: StartConfig,
+         build_insights: InsightsBuilder | None, features: frozenset[str]) -> Member:
+    """Join the start config's conversation as participant ``participant_id``."""
     speaker = dataclasses.replace(start.speaker, id=participant_id)
     try:
         member = services.directory.join(speaker, start, build_insights,
@@ -47,7 +53,7 @@ def admit(services: SessionServices, participant_id: str, config: Mapping[str, A
         raise SessionError("conversation_full", full_message(exc), retryable=True,
                            details={"maxParticipants": exc.limit} if exc.limit else None
                            ) from None
-    return start, member
+    return member
 
 
 def validate_config(config: Mapping[str, Any], provider: InsightsProvider | None,

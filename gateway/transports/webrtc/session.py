@@ -27,6 +27,7 @@ from typing import Any
 from aiortc import RTCPeerConnection
 
 from gateway.asr.remote import RecognizerUnavailable
+from gateway.auth import AuthError, Principal
 from gateway.conversation.admission import Ticket
 from gateway.conversation.member import Member
 from gateway.conversation.presence import LeaveReason
@@ -53,8 +54,10 @@ class WebRtcSession:
     """Implements ``signaling.interface.SignalingSession`` for one participant."""
 
     def __init__(self, session_id: str, services: SessionServices, *, notify: Notify,
-                 ticket: Ticket, on_closed: Callable[[WebRtcSession], None]) -> None:
+                 ticket: Ticket, on_closed: Callable[[WebRtcSession], None],
+                 principal: Principal | None = None) -> None:
         self.id = session_id
+        self.principal = principal
         self._services = services
         self._settings = services.settings
         self.client = ClientLink(notify, session_id)
@@ -101,8 +104,10 @@ class WebRtcSession:
     async def start(self, offer_sdp: str, config: Mapping[str, Any],
                     features: frozenset[str] = frozenset()) -> Answer:
         self._check_alive()
-        self.start_config, self.member = admission.admit(self._services, self.id, config,
-                                                         offer_sdp, features)
+        start, build_insights = admission.check(self._services, config, offer_sdp)
+        self.start_config = await self._authorize_join(start)
+        self.member = admission.join(self._services, self.id, self.start_config,
+                                     build_insights, features)
         if "resume" in features and self._services.resume_grace > 0:
             self.client.enable_resume(self._services.resume_grace, on_change=self._reconnecting,
                                       on_expired=self._expired)
@@ -115,19 +120,28 @@ class WebRtcSession:
             await self._teardown()
             raise
 
+    async def _authorize_join(self, start: StartConfig) -> StartConfig:
+        """The conversation this principal may join (a caller token naming one fills in an
+        offer that names none) and the tenant it has or gets; refusals end the session."""
+        if self._services.access is None:
+            return start
+        try:
+            grant = await self._services.access.join(self.principal, start.conversation_id)
+        except AuthError as exc:
+            raise SessionError(exc.code, exc.message, fatal=True) from None
+        self._check_alive()
+        return dataclasses.replace(start, conversation_id=grant.conversation_id,
+                                   tenant=grant.tenant)
+
     async def _negotiate(self, offer_sdp: str) -> Answer:
         member, services, absence = self.member, self._services, self.client.absence
         assert member is not None
+        assert self.start_config is not None
         try:
-            recognizer = await services.recognizer.open_stream(member.speaker)
+            self.stream = await services.media.open(member, self.start_config, label=self.id,
+                                                    transport="webrtc")
         except RecognizerUnavailable as exc:
             raise SessionError("server_busy", str(exc), retryable=True) from None
-        assert self.start_config is not None
-        taps = services.relays.open_participant_taps(member, self.start_config) \
-            if services.relays else ()
-        self.stream = MediaStream(recognizer, member, label=self.id,
-                                  backlog_chunks=self._settings.backlog_chunks, taps=taps,
-                                  transport="webrtc")
         intake = AudioIntake(self.stream, chunk_ms=self._settings.chunk_ms, label=self.id)
         self._check_alive()
         self.media = media = SessionMedia(
@@ -219,9 +233,8 @@ class WebRtcSession:
                 self.member.depart(reason)
             if self.media is not None:
                 await self.media.finish(self._settings.stop_timeout)
-            if self.member is not None and self._services.relays is not None:
-                # The downstreams' last answers reach this participant before it leaves.
-                await self._services.relays.close_participant_taps(self.member)
+            if self.member is not None:
+                await self._services.media.close_outputs(self.member)
             if self.member is not None:
                 await asyncio.shield(self.member.leave(reason))
             if self.sink is not None:

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from typing import Any
 
 from gateway import logs
+from gateway.auth import Principal, Role
 from gateway.conversation.admission import Admission, Refused
 from gateway.observability.metrics import count_error
 from signaling.interface import Notify, Resumed, SessionError
@@ -40,26 +41,29 @@ class WebRtcTransport:
     def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
         return self.services.ice.client_servers(session_id)
 
-    def open(self, session_id: str, notify: Notify) -> WebRtcSession:
+    def open(self, session_id: str, notify: Notify, principal: Any = None) -> WebRtcSession:
         """A connection counts against the session limit from its first byte.
 
-        Runs in the signaling connection's task: the session id bound here tags every log
-        record of that task and of the tasks it starts; every error the client is told about
-        is counted by code.
+        ``principal``: who signaling's entrance found the client to be. Runs in the
+        signaling connection's task: the session id bound here tags every log record of that
+        task and of the tasks it starts; every error the client is told about is counted.
         """
         logs.bind(session_id=session_id)
         try:
             ticket = self.admission.admit("webrtc")
         except Refused as exc:
             raise SessionError(exc.code, exc.message, fatal=True) from None
-        session = WebRtcSession(session_id, self.services, notify=_counted(notify), ticket=ticket,
-                                on_closed=self._closed)
+        session = WebRtcSession(session_id, self.services, notify=_counted(notify),
+                                ticket=ticket, on_closed=self._closed, principal=principal)
         self.sessions[session_id] = session
         return session
 
     async def resume(self, session_id: str, token: str, notify: Notify, *, last_seq: int,
-                     offer_sdp: str | None) -> tuple[WebRtcSession, Resumed]:
-        """Continue a session on a new connection, if ``token`` is its resume token."""
+                     offer_sdp: str | None, principal: Any = None,
+                     ) -> tuple[WebRtcSession, Resumed]:
+        """Continue a session on a new connection, if ``token`` is its resume token and
+        ``principal`` is the one that started it (the same access token, or a service):
+        a resume token alone must not hand a call to another app's client."""
         session = self.sessions.get(session_id)
         if session is None or session.stopping:
             raise self._refusal(session_id, session.ended_as if session else None)
@@ -68,6 +72,10 @@ class WebRtcTransport:
             log.warning("session %s: resume refused (wrong token)", session_id)
             raise SessionError("resume_failed", "the resume token does not match this session",
                                retryable=True, details={"reason": "bad_token"})
+        if not may_take_over(session.principal, principal):
+            self.resume_refusals += 1
+            raise SessionError("forbidden", "this session belongs to another access token",
+                               fatal=True)
         if not session.client.can_resume:
             self.resume_refusals += 1
             raise SessionError("resume_failed", "this session cannot be resumed (its client did "
@@ -126,3 +134,12 @@ def _counted(notify: Notify) -> Notify:
         await notify(message)
 
     return counted
+
+
+def may_take_over(owner: Any, newcomer: Any) -> bool:
+    """Whether ``newcomer`` may resume a session ``owner`` started (open mode: anyone)."""
+    if not isinstance(owner, Principal) or owner.anonymous:
+        return True
+    if not isinstance(newcomer, Principal):
+        return False
+    return newcomer.token_id == owner.token_id or newcomer.role is Role.SERVICE

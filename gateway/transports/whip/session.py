@@ -22,6 +22,7 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
+from gateway.asr.remote import RecognizerUnavailable
 from gateway.conversation.admission import Ticket
 from gateway.conversation.conversation import ConversationFull
 from gateway.conversation.insights import InsightsBuilder
@@ -67,6 +68,7 @@ class WhipSession:
         self.connected_at: float | None = None
         self.pc: RTCPeerConnection | None = None
         self.member: Member | None = None
+        self.start_config: StartConfig | None = None
         self.stream: MediaStream | None = None
         self.remote_ice = IceCredentials(None, None)
         self.candidates = 0
@@ -89,12 +91,16 @@ class WhipSession:
         """Join the conversation, answer the offer; the answer holds all our candidates."""
         speaker = dataclasses.replace(start.speaker, id=self.id)  # the participant id
         self.remote_ice = ice
+        self.start_config = start
         try:  # any failure frees the session: its ticket, and its place in the conversation
             try:
                 self.member = self._services.directory.join(speaker, start, build_insights)
             except ConversationFull as exc:
                 raise OfferError(409, "conversation_full", str(exc)) from None
-            return await self._negotiate(offer_sdp)
+            try:
+                return await self._negotiate(offer_sdp)
+            except RecognizerUnavailable as exc:
+                raise OfferError(503, "server_busy", str(exc)) from None
         except BaseException:
             await self._teardown()
             raise
@@ -128,6 +134,7 @@ class WhipSession:
         try:
             await self._finish_audio()
             if self.member is not None:
+                await self._services.media.close_outputs(self.member)
                 await asyncio.shield(self.member.leave())
             if self._sink is not None:
                 await self._sink.drain(timeout=2.0)
@@ -142,9 +149,9 @@ class WhipSession:
     async def _negotiate(self, offer_sdp: str) -> str:
         member, services = self.member, self._services
         assert member is not None
-        recognizer = await services.recognizer.open_stream(member.speaker)
-        self.stream = MediaStream(recognizer, member, label=self.id, transport=TRANSPORT,
-                                  backlog_chunks=self._settings.backlog_chunks)
+        assert self.start_config is not None
+        self.stream = await services.media.open(member, self.start_config, label=self.id,
+                                                transport=TRANSPORT)
         pc = RTCPeerConnection(services.ice.gateway_configuration(self.id))
         self.pc = pc
         # Optional: a client that opens an "insights" data channel gets its own results on it,
