@@ -9,9 +9,10 @@ available the stream keeps that much audio and retries as backoffs expire; accep
 raises for a server's failure and never blocks the event loop.
 
 Word times in finals are on the stream clock (``chunk.offset``), also when chunks skip
-ahead and across moves (see FedClock). ``endpoint()`` ends the phrase: with ``{"reset" : 1}``
-where the server supports it (vosk-server since December 2023), else with ``{"eof" : 1}`` and
-a fresh connection for what follows; ``"auto"`` finds out per server on first use.
+ahead and across moves (a ``Timeline`` per connection). ``endpoint()`` ends the phrase:
+with ``{"reset" : 1}`` where the server supports it (vosk-server since December 2023),
+else with ``{"eof" : 1}`` and a fresh connection for what follows; ``"auto"`` finds out per
+server on first use.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from gateway.asr.base import TranscriptEvent
+from gateway.asr.timeline import Timeline
 from gateway.asr.vosk_server_protocol import Answers, ServerGone, VoskConnection
 from gateway.pipeline.pcm import BYTES_PER_SAMPLE, TARGET_RATE, PcmChunk
 from gateway.protocols.downstream.vosk import EOF_TEXT, RESET_TEXT, config_text, parse_reply
@@ -228,7 +230,7 @@ class RemoteVoskStream:
     def _attach(self, server: ServerState, conn: VoskConnection) -> None:
         self._assign(server)
         self._conn = conn
-        self._answers.clock.reset()
+        self._answers.clock = Timeline()  # a new connection counts from zero
         self._fed = 0
 
     def _assign(self, server: ServerState | None) -> None:
@@ -345,7 +347,7 @@ class RemoteVoskStream:
     async def _send_audio(self, conn: VoskConnection, chunks: list[PcmChunk]) -> None:
         await conn.send(b"".join(c.data for c in chunks))
         for c in chunks:
-            self._answers.clock.feed(c.offset, c.samples)
+            self._answers.clock.feed(c)
         self._fed = min(len(self._phrase), self._fed + len(chunks))
 
     def _events(self, replies: list[dict[str, Any]], *,

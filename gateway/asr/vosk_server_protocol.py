@@ -16,7 +16,6 @@ even while the stream is idle (silence a VAD did not forward), and a dead server
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import json
 import uuid
@@ -27,12 +26,12 @@ from typing import Any
 import aiohttp
 
 from gateway.asr.base import Final, Partial, TranscriptEvent
+from gateway.asr.timeline import Timeline
 from gateway.pipeline.pcm import TARGET_RATE
 from gateway.protocols.downstream.vosk import VoskWord, parse_reply
 from gateway.transcript import Phrase, Speaker, Word
 
 MAX_QUEUED_REPLIES = 256  # lock-step keeps this near 1; a babbling server cannot grow memory
-MAX_SEGMENTS = 4096
 CLOSE_TIMEOUT = 1.0  # a dead server does not answer the close handshake
 
 
@@ -147,56 +146,6 @@ class VoskConnection:
             self._arrived.set()
 
 
-class FedClock:
-    """Maps times on a server's clock (seconds of audio fed on one connection, which Vosk
-    keeps counting across phrases and resets) to the stream clock of ``chunk.offset``, even
-    where chunks skipped ahead. Contiguous chunks share one segment."""
-
-    def __init__(self) -> None:
-        self.fed = 0  # samples fed on this connection
-        self._starts: list[int] = []                 # fed position of each segment
-        self._segments: list[tuple[int, int]] = []   # (stream offset, samples)
-
-    def reset(self) -> None:
-        self.fed = 0
-        self._starts.clear()
-        self._segments.clear()
-
-    def feed(self, offset: int, samples: int) -> None:
-        if self._segments:
-            last_offset, last_samples = self._segments[-1]
-            if last_offset + last_samples == offset:
-                self._segments[-1] = (last_offset, last_samples + samples)
-                self.fed += samples
-                return
-        self._starts.append(self.fed)
-        self._segments.append((offset, samples))
-        self.fed += samples
-        if len(self._segments) > MAX_SEGMENTS:  # a pathological stream: forget the oldest
-            del self._starts[0], self._segments[0]
-
-    def to_stream(self, seconds: float, *, end: bool = False) -> float:
-        """Seconds on the stream clock for ``seconds`` on the server's clock. A time exactly
-        at a skip is the start of the later segment, or with ``end`` (a word's end) the end
-        of the earlier one."""
-        if not self._segments:
-            return seconds
-        fed = round(seconds * TARGET_RATE)
-        find = bisect.bisect_left if end else bisect.bisect_right
-        index = max(0, find(self._starts, fed) - 1)
-        offset, samples = self._segments[index]
-        within = fed - self._starts[index]
-        if index + 1 < len(self._segments):
-            within = min(within, samples)  # rounding past a segment's end stays inside it
-        return (offset + within) / TARGET_RATE
-
-    def forget(self) -> None:
-        """A phrase ended: later words lie after ``fed``; keep the segment it is in."""
-        while len(self._segments) > 1 and self._starts[1] <= self.fed and \
-                self._starts[0] + self._segments[0][1] <= self.fed:
-            del self._starts[0], self._segments[0]
-
-
 class Answers:
     """A server's answers as one speaker's transcript events, times on the stream clock.
 
@@ -208,7 +157,7 @@ class Answers:
     def __init__(self, speaker: Speaker, *, partial_interval: float,
                  now: Callable[[], float]) -> None:
         self.speaker = speaker
-        self.clock = FedClock()
+        self.clock = Timeline()  # this connection's fed audio → the stream clock
         self._partial_interval = partial_interval
         self._now = now
         self._last_partial = ""
@@ -223,7 +172,8 @@ class Answers:
             if parsed.kind == "final":
                 ended = True
                 phrase = self._phrase(parsed.text, parsed.words)  # before forgetting
-                self.clock.forget()
+                # Later words lie after what was fed; keep the segment that is in.
+                self.clock.forget_before(self.clock.fed_samples / TARGET_RATE)
                 self._last_partial, self._last_partial_at = "", float("-inf")
                 if phrase is not None:
                     events.append(Final(phrase))
@@ -242,7 +192,7 @@ class Answers:
                             round(self.clock.to_stream(w.end, end=True), 3), w.conf)
                        for w in words)
         if not mapped:  # a server with words off: the phrase ends where the audio does
-            end = self.clock.to_stream(self.clock.fed / TARGET_RATE, end=True)
+            end = self.clock.to_stream(self.clock.fed_samples / TARGET_RATE, end=True)
             return Phrase(str(uuid.uuid4()), text, self.speaker, end, end, (), 1.0)
         confidence = sum(w.confidence for w in mapped) / len(mapped)
         return Phrase(str(uuid.uuid4()), text, self.speaker, mapped[0].start, mapped[-1].end,

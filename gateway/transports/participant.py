@@ -15,7 +15,7 @@ from gateway.asr.base import Recognizer
 from gateway.config import SessionSettings
 from gateway.conversation.member import Member
 from gateway.conversation.start_config import StartConfig
-from gateway.pipeline.stream import MediaStream
+from gateway.pipeline.stream import DEFAULT_MAX_DELAY, MediaStream
 from gateway.relays.manager import Relays
 
 
@@ -27,14 +27,20 @@ class ParticipantMedia:
     settings: SessionSettings
     relays: Relays | None = None
 
-    async def open(self, member: Member, start: StartConfig, *, label: str,
-                   transport: str) -> MediaStream:
+    async def open(self, member: Member, start: StartConfig, *, label: str, transport: str,
+                   max_delay: float | None = DEFAULT_MAX_DELAY) -> MediaStream:
         """The member's media stream; ``RecognizerUnavailable`` (remote recognition with
-        every server down) is the caller's to report in its protocol."""
+        every server down) is the caller's to report in its protocol.
+
+        ``max_delay``: real-time media (WebRTC) keeps its results near the speech by
+        dropping audio that waited longer; a sender paced by TCP back-pressure (the Symbl
+        WebSocket) passes None, since its audio may arrive faster than real time and none
+        of it may be lost."""
         recognizer = await self.recognizer.open_stream(member.speaker)
         taps = self.relays.open_participant_taps(member, start) if self.relays else ()
         return MediaStream(recognizer, member, label=label, transport=transport,
-                           backlog_chunks=self.settings.backlog_chunks, taps=taps)
+                           backlog_chunks=self.settings.backlog_chunks, taps=taps,
+                           max_delay=max_delay)
 
     async def close_outputs(self, member: Member) -> None:
         """The member's audio is all recognised: end its downstream streams now (their last

@@ -1,36 +1,13 @@
-"""The remote recogniser's bookkeeping: the stream clock map, server choice, backoff."""
+"""The remote recogniser's bookkeeping: server choice, backoff (its clock map is
+``gateway.asr.timeline.Timeline``, tested in test_timeline.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from gateway.asr.remote import RecognizerUnavailable, RemoteVoskRecognizer
-from gateway.asr.vosk_server_protocol import FedClock
 from gateway.transcript import Speaker
 from tests.support.vosk_server import free_port
-
-
-def test_fed_time_maps_onto_the_stream_clock_across_skips() -> None:
-    clock = FedClock()
-    clock.feed(0, 1600)
-    clock.feed(1600, 1600)            # contiguous: one segment
-    clock.feed(16000 * 60, 3200)      # a minute later (silence not forwarded)
-    assert clock.fed == 6400
-    assert clock.to_stream(0.1) == pytest.approx(0.1)
-    assert clock.to_stream(0.2, end=True) == pytest.approx(0.2)  # the skip is at fed 0.2 s
-    assert clock.to_stream(0.2) == pytest.approx(60.0)
-    assert clock.to_stream(0.25) == pytest.approx(60.05)
-    assert clock.to_stream(0.5) == pytest.approx(60.3)  # just past the end: extrapolated
-
-
-def test_forgetting_keeps_what_later_words_need() -> None:
-    clock = FedClock()
-    for i in range(10):
-        clock.feed(i * 16000, 1600)   # ten separate segments
-    clock.forget()
-    assert clock.to_stream(1.0) == pytest.approx(9.1)  # the last segment survives
-    clock.feed(200 * 16000, 1600)
-    assert clock.to_stream(1.05) == pytest.approx(200.05)
 
 
 def test_the_least_busy_ready_server_is_picked_and_failures_back_off() -> None:

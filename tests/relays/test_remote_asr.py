@@ -17,6 +17,7 @@ from gateway.app import create_app
 from gateway.asr.remote import RemoteVoskRecognizer
 from gateway.config import GatewayConfig
 from gateway.http.keys import RECOGNIZER_KEY
+from gateway.pipeline.gate import SpeechGate
 from gateway.relays.config import RelayConfig
 from tests.relays.support import until
 from tests.rtc_client import GatewayClient, WavTrack, read_wav_48k
@@ -62,7 +63,9 @@ async def test_two_remote_recognisers_one_killed_mid_call(
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
-        recognizer = app[RECOGNIZER_KEY]
+        gate = app[RECOGNIZER_KEY]  # the speech gate in front of the servers
+        assert isinstance(gate, SpeechGate)
+        recognizer = gate.inner
         assert isinstance(recognizer, RemoteVoskRecognizer)
         client = GatewayClient(url)
         await client.connect()

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import gateway.transports.webrtc.session as webrtc_session
+import gateway.transports.participant as participant
 from gateway.pipeline.pcm import PcmChunk
 from gateway.relays.conversation import SharedStream
 from gateway.relays.link import DownstreamLink
@@ -61,15 +61,16 @@ class Wired:
 
 
 def wire_webrtc(monkeypatch: pytest.MonkeyPatch, gw: RunningGateway) -> Wired:
-    """The WebRTC transport opens the relays' taps itself; this adds a recording tap beside
-    them, so tests compare what a downstream received with what the media stream gave out."""
+    """The transports open the relays' taps themselves (``transports/participant.py``); this
+    adds a recording tap beside them, so tests compare what a downstream received with what
+    the media stream gave out."""
     relays = gw.app[RELAYS_KEY]
     wired = Wired(relays)
-    make_stream = webrtc_session.MediaStream
+    make_stream = participant.MediaStream
 
     def recorded(recognizer: Any, member: Any, *, taps: Any = (), **kwargs: Any) -> Any:
         recorder = wired.recorders.setdefault(member.id, Recorder())
         return make_stream(recognizer, member, taps=[recorder, *taps], **kwargs)
 
-    monkeypatch.setattr(webrtc_session, "MediaStream", recorded)
+    monkeypatch.setattr(participant, "MediaStream", recorded)
     return wired

@@ -169,8 +169,10 @@ class SymblSession:
         # Subscribers waiting for this connectionId attach before any result is published.
         self._on_joined(self)
         try:
+            # Paced by TCP (wait_room), not by the clock: a file streamed faster than real
+            # time is recognised whole, never dropped for lateness.
             stream = await services.media.open(member, start, label=f"symbl-{self.id}",
-                                               transport="symbl")
+                                               transport="symbl", max_delay=None)
         except RecognizerUnavailable as exc:
             await asyncio.shield(member.leave())
             raise RealtimeError("server_busy", str(exc)) from None

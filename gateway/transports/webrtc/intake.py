@@ -27,6 +27,8 @@ from gateway.pipeline.frames import AudioPipeline
 from gateway.pipeline.pcm import TARGET_RATE, PcmChunk
 from gateway.pipeline.stream import MediaStream
 
+from .peer import discard
+
 log = logging.getLogger(__name__)
 
 
@@ -42,11 +44,13 @@ class AudioIntake:
         self.tracks = 0
         self.gap_samples = 0  # skipped between tracks, in total
         self.conversion_failures = 0
+        self._track: MediaStreamTrack | None = None  # the one being read
 
     async def read(self, track: MediaStreamTrack) -> None:
         """Read until the track ends (or the task is cancelled)."""
         frames = AudioPipeline(self._chunk_ms)
         self._frames = frames
+        self._track = track
         first = True
         try:
             while True:
@@ -81,7 +85,14 @@ class AudioIntake:
         if self.stream.started_at is None:
             return
         self._flush()
-        await self.stream.finish(timeout)
+        # aiortc keeps decoding into an unbounded queue until the peer closes, which comes
+        # after this: keep reading (and dropping) the track meanwhile, or each stopping
+        # session holds up to a second of frames per second of recognition left.
+        drain = asyncio.ensure_future(discard(self._track)) if self._track else None
+        try:
+            await self.stream.finish(timeout)
+        finally:
+            await _stop(drain)
 
     def _start_track(self, now: float) -> None:
         self.tracks += 1
