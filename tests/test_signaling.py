@@ -55,6 +55,12 @@ async def test_healthz(gateway: RunningGateway) -> None:
         assert resp.status == 200
         body = await resp.json()
     assert body["status"] == "ok" and body["sessions"] == 0 and body["maxSessions"] >= 1
+    # The documented shape (docs/protocol.md), pinned.
+    assert set(body) == {"status", "version", "uptimeSeconds", "sessions", "maxSessions",
+                         "load", "recognitionWorkers", "language", "insights"}
+    assert set(body["load"]) == {"inUse", "capacity", "utilisation", "limit", "accepting",
+                                 "saturated", "costPerSession", "poolBusy", "cores"}
+    assert body["load"]["capacity"] == body["maxSessions"]
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,10 @@ import time
 from aiohttp import web
 
 from gateway import __version__
+from gateway.observability.live import LIVE_KEY
 from gateway.observability.readiness import readiness
 
-from .keys import ADMISSION_KEY, CONFIG_KEY, POOL_KEY, STARTED_KEY, WEBRTC_KEY
+from .keys import ADMISSION_KEY, CONFIG_KEY, POOL_KEY, STARTED_KEY
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -26,8 +27,9 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "ok",
         "version": __version__,
         "uptimeSeconds": round(time.time() - app[STARTED_KEY], 1),
-        "sessions": len(app[WEBRTC_KEY].sessions),
+        "sessions": app[LIVE_KEY].count(),  # every transport's (WebRTC, WHIP, Symbl)
         "maxSessions": admission.capacity,
+        "load": admission.load().to_json(),
         "recognitionWorkers": app[POOL_KEY].workers,
         "language": app[CONFIG_KEY].language,
         "insights": app[CONFIG_KEY].insights,

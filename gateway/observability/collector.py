@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway import __version__
@@ -26,8 +26,10 @@ from gateway.http.keys import (
     CONFIG_KEY,
     DIRECTORY_KEY,
     ICE_KEY,
+    POOL_KEY,
     RECOGNIZER_KEY,
 )
+from gateway.pipeline.gate import SpeechGate
 
 from . import metrics
 from .live import LIVE_KEY, session_state
@@ -81,6 +83,40 @@ class GatewayCollector(Collector):
         for kind, count in sorted(admission.by_kind().items()):
             in_use.add_metric([kind], count)
         yield in_use
+        load = admission.load()
+        yield GaugeMetricFamily("gateway_admission_saturated",
+                                "1 while the worker pool is busy beyond the saturation "
+                                "threshold (measured limit: new sessions refused)",
+                                value=load.saturated)
+        if load.cost is not None:
+            yield GaugeMetricFamily("gateway_session_cost_cpu_seconds",
+                                    "Measured CPU-seconds per session-second (the capacity "
+                                    "estimate's input)", value=load.cost)
+        if load.pool_busy is not None:
+            yield GaugeMetricFamily("gateway_worker_pool_busy_ratio",
+                                    "Fraction of the recognition workers' time spent in jobs "
+                                    "(recent)", value=load.pool_busy)
+        if POOL_KEY in self._app:
+            stats = self._app[POOL_KEY].stats()
+            yield CounterMetricFamily("gateway_worker_pool_jobs", "Recognition jobs finished",
+                                      value=stats.jobs)
+            yield CounterMetricFamily("gateway_worker_pool_wait_seconds",
+                                      "Time jobs waited for a free worker",
+                                      value=stats.wait_seconds)
+        gate = self._app.get(RECOGNIZER_KEY)
+        if isinstance(gate, SpeechGate):
+            g = gate.stats
+            yield CounterMetricFamily("gateway_gate_audio_seconds",
+                                      "Audio that reached the speech gate", value=g.audio_seconds)
+            yield CounterMetricFamily("gateway_gate_forwarded_seconds",
+                                      "Audio the gate passed to the recogniser (speech and "
+                                      "padding); the rest was silence it saved",
+                                      value=g.forwarded_seconds)
+            endpoints = CounterMetricFamily("gateway_gate_endpoints",
+                                            "Phrases ended by the gate", labels=["reason"])
+            for reason, count in sorted(g.endpoints.items()):
+                endpoints.add_metric([reason], count)
+            yield endpoints
 
     def _sessions(self) -> Iterator[Metric]:
         states: Counter[tuple[str, str]] = Counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -12,6 +13,7 @@ from aiortc.mediastreams import AudioStreamTrack
 from gateway.app import create_app
 from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
 from gateway.config import GatewayConfig
+from gateway.http.keys import ADMISSION_KEY
 from gateway.observability.drain import DRAIN_KEY
 from gateway.observability.readiness import readiness
 from tests.conftest import RunningGateway, StartGateway
@@ -42,7 +44,11 @@ async def call(url: str, conversation_id: str) -> GatewayClient:
 async def test_ready_when_it_can_take_a_call(gateway: RunningGateway) -> None:
     status, body = await readyz(gateway.url)
     assert status == 200
-    assert body == {"status": "ready", "sessions": 0, "maxSessions": 20}
+    capacity = gateway.app[ADMISSION_KEY].capacity  # measured: from the prior cost and cores
+    load: dict[str, Any] = body.pop("load")  # type: ignore[assignment]
+    assert body == {"status": "ready", "sessions": 0, "maxSessions": capacity}
+    assert load["limit"] == "measured" and load["capacity"] == capacity and load["accepting"]
+    assert load["inUse"] == 0 and load["saturated"] is False and load["costPerSession"] > 0
 
 
 def test_not_ready_before_the_recogniser_is_loaded(tmp_path: Path) -> None:

@@ -31,6 +31,10 @@ async def test_an_idle_gateway_reports_its_status_and_process(gateway: RunningGa
     assert value(samples, "gateway_draining") == 0
     # The measured capacity by default (a fresh gateway: from the prior cost).
     assert value(samples, "gateway_admission_capacity") == gateway.app[ADMISSION_KEY].capacity
+    assert value(samples, "gateway_admission_saturated") == 0
+    assert 0 < value(samples, "gateway_session_cost_cpu_seconds") < 1
+    assert value(samples, "gateway_worker_pool_busy_ratio") == 0
+    assert value(samples, "gateway_worker_pool_jobs_total") >= 0
     assert total(samples, "gateway_info", recognizer="scripted", language="en-US") == 1
     assert value(samples, "process_resident_memory_bytes") > 10_000_000
     assert value(samples, "process_open_fds") > 3

@@ -3,6 +3,8 @@ hand, so every number below follows from the arithmetic in gateway/conversation/
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gateway.conversation.admission import LocalAdmission, Refused
@@ -148,3 +150,26 @@ def test_draining_refuses_with_shutting_down() -> None:
         admission.admit("webrtc")
     assert refused.value.code == "shutting_down"
     assert admission.load().accepting is False
+
+
+def test_a_saturated_gateway_is_not_ready_and_says_so(tmp_path: Path) -> None:
+    from gateway.app import create_app
+    from gateway.asr.scripted import ScriptedRecognizer
+    from gateway.config import GatewayConfig
+    from gateway.http.keys import ADMISSION_KEY, RECOGNIZER_KEY
+    from gateway.observability.readiness import readiness
+
+    m = Machine()
+    app = create_app(GatewayConfig(), None, recognizer=ScriptedRecognizer([]))
+    admission = LocalAdmission(estimator=m.estimator(cores=2.0, prior_cost=0.2))
+    app[ADMISSION_KEY] = admission
+    app[RECOGNIZER_KEY] = ScriptedRecognizer([])
+    assert readiness(app).ready
+    admission.admit("webrtc")
+    for _ in range(20):
+        m.run(1.0, cpu_per_second=0.2, pool_busy=1.0)
+        admission.estimator.observe(1)  # type: ignore[union-attr]
+    state = readiness(app)
+    assert not state.ready and state.reason == "saturated" and "busy" in (state.message or "")
+    body = state.to_json()
+    assert body["reason"] == "saturated" and body["load"]["saturated"] is True
