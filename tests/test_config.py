@@ -157,3 +157,11 @@ def test_url_lists_and_their_precedence() -> None:
         "turn:a:3478", "turn:b:3478", "turns:c:5349?transport=tcp")
     # Repeating a URL flag replaces the variable's whole list.
     assert parse_config(["--turn-url", "turn:x:1"], env=env).turn_urls == ("turn:x:1",)
+
+
+def test_a_clusters_resume_window_covers_the_resume_grace() -> None:
+    base = ["--redis-url", "redis://127.0.0.1:6379/0", "--node-url", "http://a.example:8080"]
+    short = parse_config([*base, "--resume-grace", "10"], env={})
+    assert short.cluster.resume_window == 60.0  # the default already covers it
+    long = parse_config([*base, "--resume-grace", "300"], env={})
+    assert long.cluster.resume_window >= 300 + long.cluster.node_ttl

@@ -175,6 +175,13 @@ class Cluster:
             self._ended_sessions.pop(sid, None)
         refreshes = replies[3:3 + len(owned)]
         self._note_conflicts(dict(zip(owned, refreshes, strict=True)))
+        # A conversation released while this beat was on its way had its lease re-created by
+        # the beat's refresh (REFRESH re-creates a lease Redis lost, e.g. after a restart):
+        # release it again now rather than leave it to the lease TTL.
+        still = {h.conversation_id for h in self.hosted()} | set(self._pending)
+        for cid in owned:
+            if cid not in still:
+                self.spawn(self._release(cid))
         await self._read_view({str(n) for n in replies[-1]})
         self.beats += 1
 

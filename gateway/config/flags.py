@@ -7,6 +7,7 @@ docs/configuration.md; tests pin the names.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 
@@ -231,6 +232,11 @@ def parse_config(argv: Sequence[str] | None = None,
         cluster = cluster_config_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
+    # A session's owner must stay known in Redis for as long as its client may resume it
+    # (plus a heartbeat's lag), or a resume arriving at another node late in the grace
+    # period finds no owner to redirect to.
+    cluster = dataclasses.replace(
+        cluster, resume_window=max(cluster.resume_window, args.resume_grace + cluster.node_ttl))
     return GatewayConfig(
         host=args.host,
         port=args.port,
