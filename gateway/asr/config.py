@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.envvars import env_int
 from gateway.model.cache import default_cache_dir
 from gateway.pipeline.endpointer import EndpointerConfig
 from gateway.pipeline.gate import VAD_CHOICES, GateConfig
@@ -63,16 +64,6 @@ class RecognitionConfig:
         return Path(self.overlay_dir) if self.overlay_dir else default_cache_dir() / "overlays"
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
-    value = env.get(name)
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise SystemExit(f"error: {name} must be an integer, got {value!r}") from None
-
-
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -89,29 +80,29 @@ def add_recognition_arguments(p: argparse.ArgumentParser, env: Mapping[str, str]
                    "'off' (every chunk is recognised; Vosk's own endpointing, which merges "
                    "sentences) (env GATEWAY_VAD)")
     g.add_argument("--endpoint-silence-ms", type=_non_negative,
-                   default=_env_int(env, "GATEWAY_ENDPOINT_SILENCE_MS", d.endpoint_silence_ms),
+                   default=env_int(env, "GATEWAY_ENDPOINT_SILENCE_MS", d.endpoint_silence_ms),
                    help="trailing silence that ends a phrase, in ms (env "
                    "GATEWAY_ENDPOINT_SILENCE_MS; default %(default)s: splits sentences "
                    "separated by 0.3 s pauses)")
     g.add_argument("--vad-pre-roll-ms", type=_non_negative,
-                   default=_env_int(env, "GATEWAY_VAD_PRE_ROLL_MS", d.pre_roll_ms),
+                   default=env_int(env, "GATEWAY_VAD_PRE_ROLL_MS", d.pre_roll_ms),
                    help="audio before detected speech that is still recognised, in ms (env "
                    "GATEWAY_VAD_PRE_ROLL_MS; default %(default)s)")
     g.add_argument("--vad-hangover-ms", type=_non_negative,
-                   default=_env_int(env, "GATEWAY_VAD_HANGOVER_MS", d.hangover_ms),
+                   default=env_int(env, "GATEWAY_VAD_HANGOVER_MS", d.hangover_ms),
                    help="silence after speech still recognised, in ms, at most the endpoint "
                    f"silence (env GATEWAY_VAD_HANGOVER_MS; default {DEFAULT_HANGOVER_MS})")
     g.add_argument("--max-phrase-ms", type=_non_negative,
-                   default=_env_int(env, "GATEWAY_MAX_PHRASE_MS", d.max_phrase_ms),
+                   default=env_int(env, "GATEWAY_MAX_PHRASE_MS", d.max_phrase_ms),
                    help="continuous speech is cut into phrases of at most this length, in ms "
                    "(env GATEWAY_MAX_PHRASE_MS; default %(default)s)")
     g.add_argument("--decoder-max-active", type=_non_negative,
-                   default=_env_int(env, "GATEWAY_DECODER_MAX_ACTIVE", d.decoder_max_active),
+                   default=env_int(env, "GATEWAY_DECODER_MAX_ACTIVE", d.decoder_max_active),
                    help="Vosk's max-active (decoder search width), applied through an overlay "
                    "of the model; 0 keeps the model's own (env GATEWAY_DECODER_MAX_ACTIVE; "
                    "default %(default)s)")
     g.add_argument("--decoder-frames-per-chunk", type=_non_negative,
-                   default=_env_int(env, "GATEWAY_DECODER_FRAMES_PER_CHUNK", None),
+                   default=env_int(env, "GATEWAY_DECODER_FRAMES_PER_CHUNK", None),
                    help="10 ms frames Vosk's network evaluates at a time: smaller gives "
                    "earlier partials for more CPU (9: ~150 ms earlier, ~25 %% more CPU); 0 "
                    "keeps the model's own (env GATEWAY_DECODER_FRAMES_PER_CHUNK; default: "

@@ -8,10 +8,12 @@ gateway at once (argparse error, exit status 2) naming the flag.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+from gateway.envvars import env_value
 
 from .origin import normalize_origin
 from .quotas import parse_rate
@@ -88,16 +90,6 @@ def _origin(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _env_value(env: Mapping[str, str], name: str, convert: Callable[[str], T], default: T) -> T:
-    value = env.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return convert(value)
-    except argparse.ArgumentTypeError as exc:
-        raise SystemExit(f"error: {name}: {exc}") from None
-
-
 def add_auth_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     d = AuthConfig()
     g = parser.add_argument_group("access control (docs/access-control.md)")
@@ -108,7 +100,8 @@ def add_auth_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]) 
                    help="HS256 token signing key; generated (mode 0600) if missing "
                    f"(env GATEWAY_JWT_KEY_FILE; default {DEFAULT_KEY_NAME} beside the apps file)")
     g.add_argument("--token-ttl", type=_ttl,
-                   default=_env_value(env, "GATEWAY_TOKEN_TTL", _ttl, d.token_ttl),
+                   default=env_value(env, "GATEWAY_TOKEN_TTL", _ttl, d.token_ttl,
+                                     expected="a token lifetime"),
                    help=f"lifetime of issued tokens in seconds, {MIN_TOKEN_TTL}-{MAX_TOKEN_TTL} "
                    "(env GATEWAY_TOKEN_TTL; default %(default)s)")
     g.add_argument("--allowed-origin", action="append", type=_origin, default=None,
@@ -116,16 +109,18 @@ def add_auth_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]) 
                    "gateway's own, repeatable; '*' allows any (env GATEWAY_ALLOWED_ORIGINS, "
                    "comma-separated)")
     g.add_argument("--session-limit", type=_positive,
-                   default=_env_value(env, "GATEWAY_SESSION_LIMIT", _positive, d.session_limit),
+                   default=env_value(env, "GATEWAY_SESSION_LIMIT", _positive, d.session_limit,
+                                     expected="a positive integer"),
                    help="concurrent sessions per token (env GATEWAY_SESSION_LIMIT; "
                    "default %(default)s)")
     g.add_argument("--rate-limit", type=_rate,
-                   default=_env_value(env, "GATEWAY_RATE_LIMIT", _rate, d.rate_limit),
+                   default=env_value(env, "GATEWAY_RATE_LIMIT", _rate, d.rate_limit,
+                                     expected="a rate"),
                    help="requests per token, as N (per minute) or N/second|minute|hour "
                    "(env GATEWAY_RATE_LIMIT; default %(default)s)")
     g.add_argument("--auth-failure-limit", type=_rate,
-                   default=_env_value(env, "GATEWAY_AUTH_FAILURE_LIMIT", _rate,
-                                      d.auth_failure_limit),
+                   default=env_value(env, "GATEWAY_AUTH_FAILURE_LIMIT", _rate,
+                                     d.auth_failure_limit, expected="a rate"),
                    help="failed token:generate attempts per client address "
                    "(env GATEWAY_AUTH_FAILURE_LIMIT; default %(default)s)")
     parser.set_defaults(_allowed_origins_env=_env_origins(env))

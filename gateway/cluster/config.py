@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from gateway.envvars import env_int
+
 NODE_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -84,19 +86,9 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str
                    "sent, e.g. https://gw.example.com/?node=a (env GATEWAY_NODE_URL; required "
                    "with --redis-url)")
     g.add_argument("--cluster-max-sessions", type=int,
-                   default=_env_int(env, "GATEWAY_CLUSTER_MAX_SESSIONS", 0),
+                   default=env_int(env, "GATEWAY_CLUSTER_MAX_SESSIONS", 0),
                    help="sessions across all nodes before every node answers 'server_busy'; "
                    "0 = only each node's --max-sessions (env GATEWAY_CLUSTER_MAX_SESSIONS)")
-
-
-def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    value = env.get(name)
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise SystemExit(f"error: {name} must be an integer, got {value!r}") from None
 
 
 def cluster_config_from_args(args: argparse.Namespace) -> ClusterConfig:

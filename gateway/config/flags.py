@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from gateway.asr.config import add_recognition_arguments, recognition_config_from_args
 from gateway.auth.config import add_auth_arguments, auth_config_from_args
 from gateway.cluster.config import add_cluster_arguments, cluster_config_from_args
+from gateway.envvars import env_int, env_value
 from gateway.relays.flags import add_relay_arguments, relay_config_from_args
 
 from .checks import check_ws_url, non_negative_seconds, port, positive
@@ -26,16 +27,6 @@ RETIRED_SUBSCRIBE_TOKEN = (
     "agent app ('gateway apps create --apps-file FILE --role agent'), start the gateway with "
     "--apps-file FILE, and give consoles a token from POST /oauth2/token:generate; see "
     "docs/access-control.md")
-
-
-def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    value = env.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise SystemExit(f"error: {name} must be an integer, got {value!r}") from None
 
 
 def _env_list(env: Mapping[str, str], name: str) -> list[str]:
@@ -52,7 +43,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default=env.get("GATEWAY_HOST", d.host),
                    help="address to listen on (env GATEWAY_HOST; default %(default)s)")
-    p.add_argument("--port", type=port, default=_env_int(env, "GATEWAY_PORT", d.port),
+    p.add_argument("--port", type=port, default=env_int(env, "GATEWAY_PORT", d.port),
                    help="TCP port (env GATEWAY_PORT; default %(default)s; 0 picks a free one)")
     p.add_argument("--model", default=env.get("VOSK_MODEL") or None,
                    help="path to a Vosk model directory (env VOSK_MODEL); without it the "
@@ -69,7 +60,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="'json' writes one JSON object per line with session and "
                    "conversation ids (env GATEWAY_LOG_FORMAT; default %(default)s)")
     p.add_argument("--drain-timeout", type=non_negative_seconds,
-                   default=_env_seconds(env, "GATEWAY_DRAIN_TIMEOUT", d.drain_timeout),
+                   default=env_value(env, "GATEWAY_DRAIN_TIMEOUT", non_negative_seconds,
+                                     d.drain_timeout, expected="a number of seconds"),
                    help="on SIGTERM, seconds open calls may go on before they are closed; "
                    "no new calls are admitted meanwhile (env GATEWAY_DRAIN_TIMEOUT; "
                    "default %(default)s)")
@@ -77,22 +69,24 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="language the model recognises, checked against the client's "
                    "languageCode (env GATEWAY_LANGUAGE; default %(default)s)")
     p.add_argument("--max-sessions", type=_sessions,
-                   default=_env_sessions(env, "GATEWAY_MAX_SESSIONS"),
+                   default=env_value(env, "GATEWAY_MAX_SESSIONS", _sessions, None,
+                                     expected="'auto' or a positive integer"),
                    help="concurrent sessions before new ones get 'server_busy': a number, or "
                    "'auto' (the default) for the capacity measured from what sessions cost "
                    "on this machine (env GATEWAY_MAX_SESSIONS; see docs/performance.md)")
     p.add_argument("--max-participants", type=positive,
-                   default=_env_int(env, "GATEWAY_MAX_PARTICIPANTS", d.max_participants),
+                   default=env_int(env, "GATEWAY_MAX_PARTICIPANTS", d.max_participants),
                    help="callers per conversation; beyond it a joiner gets "
                    "'conversation_full'. Above 2 the call page connects every pair of "
                    "callers directly (a mesh) (env GATEWAY_MAX_PARTICIPANTS; "
                    "default %(default)s)")
     p.add_argument("--resume-grace", type=_non_negative_float,
-                   default=_env_grace(env, d.resume_grace),
+                   default=env_value(env, "GATEWAY_RESUME_GRACE", _non_negative_float,
+                                     d.resume_grace, expected="0 to 3600 seconds"),
                    help="seconds a call waits for a browser whose connection dropped to come "
                    "back (same session, same transcript); 0 ends it at once "
                    "(env GATEWAY_RESUME_GRACE; default %(default)s)")
-    p.add_argument("--workers", type=int, default=_env_int(env, "GATEWAY_WORKERS", d.workers),
+    p.add_argument("--workers", type=int, default=env_int(env, "GATEWAY_WORKERS", d.workers),
                    help="recognition worker threads, 0 = one per core (env GATEWAY_WORKERS)")
     p.add_argument("--no-insights", action="store_true",
                    default=env.get("GATEWAY_INSIGHTS", "1").lower() in ("0", "false", "no"),
@@ -105,7 +99,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="coturn static-auth-secret for TURN REST credentials "
                    "(env GATEWAY_TURN_SECRET)")
     p.add_argument("--turn-ttl", type=positive,
-                   default=_env_int(env, "GATEWAY_TURN_TTL", d.turn_ttl),
+                   default=env_int(env, "GATEWAY_TURN_TTL", d.turn_ttl),
                    help="lifetime of issued TURN credentials in seconds "
                    "(env GATEWAY_TURN_TTL; default %(default)s)")
     p.add_argument("--ice-transport-policy", choices=("all", "relay"),
@@ -128,7 +122,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    "(embedded default %(default)s), postgresql://user:pass@host/db, or 'off' "
                    "(env GATEWAY_DATABASE; see docs/conversation-api.md)")
     p.add_argument("--retention-days", type=_positive_float,
-                   default=_env_float(env, "GATEWAY_RETENTION_DAYS"),
+                   default=env_value(env, "GATEWAY_RETENTION_DAYS", _positive_float, None,
+                                     expected="a positive number"),
                    help="delete conversations inactive for more than this many days, checked "
                    "hourly (env GATEWAY_RETENTION_DAYS; default: keep them)")
     add_auth_arguments(p, env)
@@ -148,17 +143,6 @@ def _sessions(text: str) -> int | None:
     return positive(text)
 
 
-def _env_sessions(env: Mapping[str, str], name: str) -> int | None:
-    value = env.get(name)
-    if not value:
-        return None
-    try:
-        return _sessions(value)
-    except (ValueError, argparse.ArgumentTypeError):
-        raise SystemExit(f"error: {name} must be 'auto' or a positive integer, "
-                         f"got {value!r}") from None
-
-
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -174,36 +158,6 @@ def _non_negative_float(text: str) -> float:
     if not 0 <= value <= 3600:
         raise argparse.ArgumentTypeError("must be from 0 to 3600 seconds")
     return value
-
-
-def _env_grace(env: Mapping[str, str], default: float) -> float:
-    value = env.get("GATEWAY_RESUME_GRACE")
-    if not value:
-        return default
-    try:
-        return _non_negative_float(value)
-    except argparse.ArgumentTypeError as exc:
-        raise SystemExit(f"error: GATEWAY_RESUME_GRACE {exc}") from None
-
-
-def _env_float(env: Mapping[str, str], name: str) -> float | None:
-    value = env.get(name)
-    if not value:
-        return None
-    try:
-        return _positive_float(value)
-    except (ValueError, argparse.ArgumentTypeError):
-        raise SystemExit(f"error: {name} must be a positive number, got {value!r}") from None
-
-
-def _env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    value = env.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return non_negative_seconds(value)
-    except (ValueError, argparse.ArgumentTypeError):
-        raise SystemExit(f"error: {name} must be a number of seconds, got {value!r}") from None
 
 
 def parse_config(argv: Sequence[str] | None = None,

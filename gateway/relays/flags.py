@@ -21,6 +21,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, cast
 
+from gateway.envvars import env_value
+
 from .allow import UrlPattern, UrlRefused, parse_ws_url
 from .config import BUFFER_SECONDS, CONNECT_TIMEOUT, AsrEndpoint, RelayConfig
 from .targets import OPTIONS, SELECTS, Target, TargetError, check_name, check_options, template_url
@@ -36,16 +38,6 @@ def _seconds(text: str) -> float:
     if not 0 < value <= 3600:
         raise argparse.ArgumentTypeError("must be between 0 and 3600 seconds")
     return value
-
-
-def _env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    value = env.get(name)
-    if not value:
-        return default
-    try:
-        return _seconds(value)
-    except argparse.ArgumentTypeError as exc:
-        raise SystemExit(f"error: {name} {exc}") from None
 
 
 def _env_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -76,12 +68,13 @@ def add_relay_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
                    "'wss://*.example.org/asr'; repeatable; without it clients may only name "
                    "configured downstreams (env GATEWAY_DOWNSTREAM_ALLOW)")
     g.add_argument("--downstream-buffer", type=_seconds,
-                   default=_env_seconds(env, "GATEWAY_DOWNSTREAM_BUFFER", BUFFER_SECONDS),
+                   default=env_value(env, "GATEWAY_DOWNSTREAM_BUFFER", _seconds, BUFFER_SECONDS,
+                                     expected="a number of seconds"),
                    help="seconds of audio kept per downstream stream while it is slow or "
                    "reconnecting (env GATEWAY_DOWNSTREAM_BUFFER; default %(default)s)")
     g.add_argument("--downstream-connect-timeout", type=_seconds,
-                   default=_env_seconds(env, "GATEWAY_DOWNSTREAM_CONNECT_TIMEOUT",
-                                        CONNECT_TIMEOUT),
+                   default=env_value(env, "GATEWAY_DOWNSTREAM_CONNECT_TIMEOUT", _seconds,
+                                     CONNECT_TIMEOUT, expected="a number of seconds"),
                    help="seconds a downstream has to accept a connection "
                    "(env GATEWAY_DOWNSTREAM_CONNECT_TIMEOUT; default %(default)s)")
     g.add_argument("--asr", action="append", metavar="URL", default=None,
