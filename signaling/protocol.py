@@ -7,7 +7,7 @@ docs/protocol.md) and a message a developer can act on. Nothing here touches a s
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,7 +126,35 @@ def resumed(reply: Resumed) -> dict[str, Any]:
 
 
 def error(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    for observer in tuple(_error_observers):
+        observer(code)
     return {**(details or {}), "type": "error", "code": code, "message": message}
+
+
+ErrorObserver = Callable[[str], None]
+_error_observers: set[ErrorObserver] = set()
+
+
+def observe_errors(observer: ErrorObserver) -> None:
+    """Call ``observer(code)`` for every ``error`` message built here, so a host can count them.
+
+    Every error a signaling client is told about is built by ``error`` (protocol errors such
+    as ``bad_json`` or ``unknown_type``, refusals, and what sessions report), so this one hook
+    sees them all, whichever carrier sends them, without signaling importing the host's
+    metrics. Registering the same observer twice counts once; an observer must not raise.
+    """
+    _error_observers.add(observer)
+
+
+def reconnect(reason: str, within: float, message: str) -> dict[str, Any]:
+    """Ask the client to move its call: this session ends within ``within`` seconds.
+
+    Informational: the session goes on until the client says ``bye`` or the time is up (then
+    the ordinary end: last results, ``bye``/close). ``reason`` is a stable code (``draining``:
+    the node is shutting down). Sent only to clients that asked for ``resume``; clients that
+    do not know the type ignore it.
+    """
+    return {"type": "reconnect", "reason": reason, "within": within, "message": message}
 
 
 def _field(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], name: str) -> Any:

@@ -70,6 +70,7 @@
     link: null, // how signaling travels: "websocket" or "http" (a proxy blocked WebSockets)
     linkMode: null, // "websocket", or over HTTP "events" (server-sent) or "poll" (long polls)
     reconnecting: false, reconnects: [], // resumes: {ms, attempts, media, link, replayed, missed}
+    draining: false, moves: [], // the node is shutting down; new sessions after it: {ms, attempts, sessionId}
     redirects: [], // {url, reason, nodeId} followed to reach the node serving the call
     lastSeq: 0, duplicates: 0, // data-channel results: highest seq, and repeats dropped
   };
@@ -269,7 +270,8 @@
       default: break;
     }
     const parts = [];
-    if (gateway.reconnecting) parts.push("Reconnecting…");
+    if (gateway.draining) parts.push(RESTARTING);
+    else if (gateway.reconnecting) parts.push("Reconnecting…");
     if (!others.length) {
       const last = gateway.departed[gateway.departed.length - 1];
       if (last) parts.push(last.reason === "dropped" ? `${last.name}'s connection dropped.` : `${last.name} left the call.`);
@@ -641,7 +643,8 @@
     transcript.reset();
     Object.assign(gateway, { errors: [], timings: {}, people: [], departed: [], peers: {},
       localLevels: [], muted: false, sessionId: null, conversationId: null, link: null,
-      reconnecting: false, reconnects: [], redirects: [], duplicates: 0, lastSeq: 0 });
+      reconnecting: false, reconnects: [], redirects: [], duplicates: 0, lastSeq: 0,
+      draining: false, moves: [] });
     call = {
       clickedAt: performance.now(), startedAtEpoch: Date.now(), gw: null,
       stream: null, track: null, meter: null, localLevel: 0, links: new Map(),
@@ -757,9 +760,28 @@
     }
   }
 
+  const RESTARTING = "The server is restarting; reconnecting…";
+
   function onReconnect(current, value) {
     const gw = current.gw;
-    if (value === "reconnecting" || value === "retrying") {
+    if (value === "draining" || value === "rejoining" || (value === "retrying" && gateway.draining)) {
+      // The node asked us to move: the call goes on here until another node takes it, or
+      // until this one goes away and comes back.
+      gateway.draining = true;
+      gateway.reconnecting = value !== "draining";
+      if (gateway.reconnecting) setSignaling("reconnecting");
+      showNote(RESTARTING, value === "draining" ? "Your call goes on meanwhile."
+        : "The call goes on as soon as the server is back.");
+    } else if (value === "moved") {
+      gateway.draining = false;
+      gateway.reconnecting = false;
+      gateway.sessionId = gw.sessionId;
+      gateway.moves = gw.moves.slice();
+      gateway.redirects = gw.redirects.slice();
+      gateway.lastSeq = gw.lastSeq;
+      if (gateway.muted) gw.send({ type: "mute", muted: true }); // a new session starts unmuted
+      showNote("Reconnected.", "", 4000);
+    } else if (value === "reconnecting" || value === "retrying") {
       if (!gateway.reconnecting) gateway.reconnectStartedAt = Date.now();
       gateway.reconnecting = true;
       setSignaling("reconnecting");
@@ -821,6 +843,7 @@
     for (const id of Object.keys(gateway.peers)) gateway.peers[id].state = "closed";
     gateway.people = [];
     gateway.reconnecting = false;
+    gateway.draining = false;
     $("connection-note").hidden = true;
     if (current.meter) current.meter.stop();
     current.meter = null;

@@ -9,6 +9,15 @@
  * the same session; if the media connection broke too (or breaks alone), the resume brings
  * a new peer connection, and the gateway replays the results after the last `seq` the page
  * has. Results are deduplicated by `seq`, so none is shown twice.
+ *
+ * A node that drains before shutting down sends `reconnect` (a session lives on one node, so
+ * a resume cannot take it elsewhere): the call goes on while the page looks, every few
+ * seconds, for a node that takes calls at the gateway's own address (in a cluster the load
+ * balancer sends it to a ready node; a draining node refuses with `shutting_down`). When one
+ * answers, the page says bye here (the last results arrive) and starts a new session in the
+ * same conversation there. On a single node nothing else answers: the call goes on until the
+ * node goes away, then the page joins the same conversation again as soon as it is back
+ * (within the grace period, at least REJOIN_MIN_S).
  */
 "use strict";
 
@@ -18,6 +27,9 @@
   const BACKOFF_FIRST_MS = 500;
   const BACKOFF_MAX_MS = 4000;
   const MEDIA_DISCONNECTED_MS = 8000; // "disconnected" this long: the media path is broken
+  const PROBE_MS = 3000; // while draining: how often to look for a node that takes the call
+  const REJOIN_MIN_S = 30; // the drained node went away: how long to keep trying to rejoin
+  const LEAVE_MS = 5000; // bye to the drained node: its last results, at most this long
   const FEATURES = ["presence", "peer", "mute", "resume"]; // a call, and surviving blips
   // Errors about a single message, or warnings: the call goes on.
   const NON_FATAL = new Set(["invalid_candidate", "too_many_candidates", "unknown_type", "bad_json",
@@ -78,6 +90,9 @@
       this.duplicates = 0;
       this.redirects = [];
       this.resumes = [];
+      this.drain = null; // {reason, within, since}: the node asked us to move
+      this.leaving = false; // bye sent to the drained node; its close is expected
+      this.moves = []; // {ms, attempts, sessionId}: new sessions after a drain
     }
 
     get link() { return this.conn ? this.conn.kind : null; }
@@ -89,7 +104,9 @@
         if (this.ended) return null;
         this.sessionId = hello.sessionId || null;
         this.ice = await this.o.onHello(hello);
-        await this.offer({ type: "offer", config: this.o.config(), features: FEATURES });
+        const config = this.conversationId ? { ...this.o.config(), conversationId: this.conversationId }
+          : this.o.config(); // a move keeps the conversation
+        await this.offer({ type: "offer", config, features: FEATURES });
         const reply = await this.waitFor((m) => m.type === "answer" || m.type === "redirect" ||
           (m.type === "error" && !NON_FATAL.has(m.code)), ANSWER_TIMEOUT_MS, "signaling_timeout");
         if (this.ended) return null;
@@ -159,6 +176,10 @@
         }
       }
       if (message.type === "error" && this.consumed(message)) return;
+      if (message.type === "reconnect") {
+        this.draining(message);
+        return;
+      }
       if (["hello", "answer", "resumed", "redirect", "pong"].includes(message.type)) return;
       if (message.type === "candidate" && this.pc && message.candidate) {
         this.pc.addIceCandidate({ candidate: message.candidate, sdpMid: message.sdpMid,
@@ -182,7 +203,7 @@
       this.conn = null;
       this.rejectWaiters("signaling_closed", event);
       for (const resolve of this.closedWaiters.splice(0)) resolve();
-      if (this.ended || this.stopping || this.reconnecting || !this.answered) return;
+      if (this.ended || this.stopping || this.leaving || this.reconnecting || !this.answered) return;
       if (!this.token) {
         this.o.onFail("signaling_closed", event.reason || "");
         return;
@@ -287,8 +308,10 @@
     /** Get back to the session: one reconnection at a time; `media` adds a new peer connection. */
     reconnect(media) {
       if (media) this.mediaBroken = true;
-      if (this.reconnecting || this.ended || this.stopping || !this.token) return this.reconnecting;
-      this.reconnecting = this.resume().finally(() => { this.reconnecting = null; });
+      if (this.reconnecting || this.ended || this.stopping || this.leaving || !this.token) return this.reconnecting;
+      // After a drain the session is gone with its node: join the conversation anew.
+      this.reconnecting = (this.drain ? this.rejoin() : this.resume())
+        .finally(() => { this.reconnecting = null; });
       return this.reconnecting;
     }
 
@@ -350,6 +373,80 @@
           }
           this.o.onChange("reconnect", "retrying");
           await backoff(delay * (0.5 + Math.random())); // jitter: clients of one outage spread out
+          delay = Math.min(BACKOFF_MAX_MS, delay * 2);
+        }
+      }
+    }
+
+    // ------------------------------------------------------------ moving (the node drains)
+    /** `reconnect`: the node ends this session within `within` s. Keep the call; move. */
+    draining(message) {
+      if (this.ended || this.stopping || this.drain || !this.token) return;
+      this.drain = { reason: String(message.reason || ""), within: Number(message.within) || 0,
+        since: performance.now() };
+      this.o.onChange("reconnect", "draining");
+      this.lookForNode();
+    }
+
+    /** Until a node that takes calls answers at the gateway's address, or this one goes. */
+    async lookForNode() {
+      while (this.drain && this.conn && !this.ended && !this.stopping && !this.reconnecting) {
+        let probe = null;
+        try {
+          probe = await window.CallSignal.open(this.o.wsUrl, { http: this.http });
+        } catch (err) {
+          probe = null; // shutting_down (this very node), or nothing there yet
+        }
+        if (probe) {
+          probe.conn.close(); // a greeting is all it was for: its slot is freed at once
+          if (!this.drain || this.ended || this.stopping || this.reconnecting) return;
+          await this.leave(LEAVE_MS);
+          this.leaving = false;
+          this.reconnect(true);
+          return;
+        }
+        await backoff(PROBE_MS * (0.5 + Math.random()));
+      }
+    }
+
+    /** Bye to the drained node (it sends its last results) without ending the call here. */
+    async leave(ms) {
+      const conn = this.conn;
+      if (!conn) return;
+      this.leaving = true;
+      const closed = new Promise((resolve) => this.closedWaiters.push(resolve));
+      const byeReply = this.waitFor((m) => m.type === "bye", ms, "bye_timeout").catch(() => {});
+      this.send({ type: "bye" });
+      await Promise.race([byeReply, closed, sleep(ms)]);
+      await sleep(150); // let the last results land on the data channel
+    }
+
+    /** A new session in the same conversation, at the gateway's address, with backoff. */
+    async rejoin() {
+      const started = performance.now();
+      const deadline = Date.now() + Math.max(this.grace, REJOIN_MIN_S) * 1000;
+      this.o.onChange("reconnect", "rejoining");
+      let delay = BACKOFF_FIRST_MS;
+      for (let attempt = 1; !this.ended && !this.stopping; attempt++) {
+        this.dropConnection();
+        Object.assign(this, { url: this.o.wsUrl, sessionId: null, token: null, answered: false,
+          lastSeq: 0, mediaBroken: false }); // the new session numbers its results afresh
+        try {
+          const answer = await this.start();
+          if (!answer) return;
+          this.drain = null;
+          this.moves.push({ ms: Math.round(performance.now() - started), attempts: attempt,
+            sessionId: this.sessionId });
+          this.o.onChange("reconnect", "moved");
+          return;
+        } catch (err) {
+          if (this.ended || this.stopping) return;
+          if (Date.now() + delay > deadline) {
+            this.o.onFail("reconnect_failed", "the call server did not come back after its restart");
+            return;
+          }
+          this.o.onChange("reconnect", "retrying");
+          await backoff(delay * (0.5 + Math.random()));
           delay = Math.min(BACKOFF_MAX_MS, delay * 2);
         }
       }

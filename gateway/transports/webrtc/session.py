@@ -190,6 +190,19 @@ class WebRtcSession:
             return
         await self.end("dropped")
 
+    async def draining(self, within: float) -> None:
+        """The node drains before shutdown (``gateway.observability.drain.Drainable``): a
+        client that asked for ``resume`` is told to move its call (a new session in the same
+        conversation, on a node that is ready) while this one goes on. Other clients hear
+        nothing new: they get the ordinary end (last results, ``bye``/close) at the drain's
+        timeout, as before."""
+        if self._stopping or not self.client.can_resume:
+            return
+        await self.client.notify(protocol.reconnect(
+            "draining", round(within, 1),
+            f"this gateway is shutting down: start a new session in the same conversation "
+            f"now; this one ends within {within:.0f} s"))
+
     async def resume(self, notify: Notify, *, last_seq: int,
                      offer_sdp: str | None) -> Resumed:
         """Continue on a new connection (``notify``); with ``offer_sdp``, on a new peer

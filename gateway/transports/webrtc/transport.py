@@ -18,6 +18,7 @@ from gateway import logs
 from gateway.auth import Principal, Role
 from gateway.conversation.admission import Admission, Refused
 from gateway.observability.metrics import count_error
+from signaling import protocol
 from signaling.interface import Notify, Resumed, SessionError
 
 from .resume import token_matches
@@ -37,6 +38,9 @@ class WebRtcTransport:
         self._ended: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self.resumes = 0
         self.resume_refusals = 0
+        # Every signaling error (bad_json, unknown_type, refusals, session failures) is
+        # counted where it is built, whichever carrier sends it.
+        protocol.observe_errors(count_signaling_error)
 
     def ice_servers(self, session_id: str) -> list[dict[str, Any]]:
         return self.services.ice.client_servers(session_id)
@@ -53,7 +57,7 @@ class WebRtcTransport:
             ticket = self.admission.admit("webrtc")
         except Refused as exc:
             raise SessionError(exc.code, exc.message, fatal=True) from None
-        session = WebRtcSession(session_id, self.services, notify=_counted(notify),
+        session = WebRtcSession(session_id, self.services, notify=notify,
                                 ticket=ticket, on_closed=self._closed, principal=principal)
         self.sessions[session_id] = session
         return session
@@ -82,7 +86,7 @@ class WebRtcTransport:
                                "not ask for the 'resume' feature, or it has not been answered)",
                                retryable=True, details={"reason": "not_resumable"})
         logs.bind(session_id=session_id)
-        resumed = await session.resume(_counted(notify), last_seq=last_seq, offer_sdp=offer_sdp)
+        resumed = await session.resume(notify, last_seq=last_seq, offer_sdp=offer_sdp)
         self.resumes += 1
         return session, resumed
 
@@ -125,15 +129,9 @@ class WebRtcTransport:
             await asyncio.gather(*(s.end("dropped") for s in sessions), return_exceptions=True)
 
 
-def _counted(notify: Notify) -> Notify:
-    """``notify`` that also counts every error a client is told about, by code."""
-
-    async def counted(message: dict[str, Any]) -> None:
-        if message.get("type") == "error":
-            count_error("signaling", str(message.get("code")))
-        await notify(message)
-
-    return counted
+def count_signaling_error(code: str) -> None:
+    """Count one error a signaling client is told about (``gateway_errors_total``)."""
+    count_error("signaling", code)
 
 
 def may_take_over(owner: Any, newcomer: Any) -> bool:
