@@ -72,9 +72,13 @@ async def test_sigterm_drains_until_the_call_ends(model_path: Path) -> None:
     try:
         cli.proc.send_signal(signal.SIGTERM)
         await asyncio.sleep(0.5)
-        assert await get(f"{cli.url}/readyz") == (503, {
-            "status": "not_ready", "reason": "draining", "sessions": 1, "maxSessions": 20,
+        status, body = await get(f"{cli.url}/readyz")
+        load = body.pop("load")
+        assert (status, body) == (503, {
+            "status": "not_ready", "reason": "draining", "sessions": 1,
+            "maxSessions": load["capacity"],  # measured on this machine
             "message": "the gateway is draining before shutdown; send new calls elsewhere"})
+        assert load["inUse"] == 1 and load["accepting"] is False
         assert (await get(f"{cli.url}/healthz"))[0] == 200
         await asyncio.sleep(1.0)
         assert cli.proc.returncode is None  # the call goes on
