@@ -6,8 +6,11 @@ transport paces a fast sender by TCP flow control; nothing is dropped). The base
 Vosk straight on the original 16 kHz file (``direct_transcript``: 7 errors, 6.9 %, with
 vosk-model-small-en-us-0.15). Bounds, from what each path does to the signal:
 
-* LINEAR16 16 kHz is the baseline's own samples in the baseline's own 100 ms chunks: every
-  utterance's transcript must be *identical* (any difference is a transport bug);
+* LINEAR16 16 kHz is the baseline's own samples in the baseline's own 100 ms chunks: with
+  the speech gate off and the model's own decoder settings, every utterance's transcript
+  must be *identical* (any difference is a transport bug); with the defaults (the gate cuts
+  phrases at 200 ms of silence and Vosk hears speech plus padding, decoder max-active 2000)
+  at most 1 extra error: issue 10's "within 1 point" on 101 words;
 * LINEAR16 44.1 kHz goes 16 k → 44.1 k (client) → 16 k (gateway) through band-limited
   resamplers, the same signal to ~-60 dB: at most 2 extra errors (a borderline word);
 * MULAW 8 kHz is telephony: 8-bit companding and no band above 4 kHz, which the 16 kHz
@@ -24,6 +27,7 @@ from pathlib import Path
 import pytest
 import vosk
 
+from gateway.asr.config import RecognitionConfig
 from tests.conftest import RunningGateway, StartGateway
 from tests.support import symbl_client as client
 from tests.support.baseline import direct_transcript
@@ -54,6 +58,13 @@ async def gateway(start_gateway: StartGateway) -> RunningGateway:
     return await start_gateway(insights=False)
 
 
+@pytest.fixture
+async def ungated(start_gateway: StartGateway) -> RunningGateway:
+    """The transport alone: no speech gate, the model's own decoder settings."""
+    return await start_gateway(insights=False, recognition=RecognitionConfig(
+        vad="off", decoder_max_active=None))
+
+
 async def transcribe(url: str, corpus: list[Utterance], name: str
                      ) -> tuple[WerStats, list[str]]:
     case = client.ENCODINGS[name]
@@ -70,10 +81,19 @@ async def transcribe(url: str, corpus: list[Utterance], name: str
 
 
 async def test_linear16_16k_is_exactly_vosk_on_the_file(
+        ungated: RunningGateway, corpus: list[Utterance],
+        straight: tuple[WerStats, list[str]]) -> None:
+    _, texts = await transcribe(ungated.url, corpus, "LINEAR16 16 kHz")
+    assert [normalize(t) for t in texts] == [normalize(t) for t in straight[1]]
+
+
+async def test_linear16_16k_through_the_speech_gate_is_within_a_point_of_vosk(
         gateway: RunningGateway, corpus: list[Utterance],
         straight: tuple[WerStats, list[str]]) -> None:
-    _, texts = await transcribe(gateway.url, corpus, "LINEAR16 16 kHz")
-    assert [normalize(t) for t in texts] == [normalize(t) for t in straight[1]]
+    stats, _ = await transcribe(gateway.url, corpus, "LINEAR16 16 kHz")
+    print(f"\ngated: {stats.summary()} against straight {straight[0].summary()}")
+    assert stats.reference_words == straight[0].reference_words
+    assert stats.errors <= straight[0].errors + 1
 
 
 @pytest.mark.parametrize(("name", "extra_errors"), [
