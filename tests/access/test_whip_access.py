@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import aiohttp
 import pytest
 
 from gateway.auth import Role
+from gateway.auth.config import MIN_TOKEN_TTL
+from gateway.auth.keys import load_or_create_key
+from gateway.auth.tokens import LEEWAY_SECONDS, Grant, TokenCodec
 from gateway.transports.whip.routes import WHIP_KEY
 from tests.access.conftest import Gateway, StartGateway
 from tests.access.support import Apps, bearer, claims, tampered, token, ws_url
@@ -231,3 +235,36 @@ async def test_open_mode_publishes_without_a_token_and_foreign_pages_are_refused
     finally:
         await client.close()
         await foreign.close()
+
+
+async def test_the_publishing_token_may_still_end_its_session_after_it_expired(
+        gateways: StartGateway, apps: Apps, http: aiohttp.ClientSession) -> None:
+    """A session outlives its token (nothing is re-checked while media flows): the exact
+    token that created it may still DELETE it once expired, for nothing else, and no other
+    expired token may. The tokens are signed with the gateway's key by a codec whose clock
+    runs ten minutes late (the shortest lifetime the endpoint issues), so they expire, past
+    the verifier's leeway, about two seconds into the test."""
+    app_x = await apps.add(Role.AGENT, tenant="x")
+    gw = await gateways()
+    key = load_or_create_key(apps.path.parent / "jwt-signing.key")  # the gateway made it
+    late = TokenCodec(key, clock=lambda: time.time() - MIN_TOKEN_TTL - LEEWAY_SECONDS + 2)
+    grant = Grant(subject=app_x.app_id, role=Role.AGENT, tenant="x")
+    agent_x = late.issue(grant, MIN_TOKEN_TTL).token
+    other = late.issue(grant, MIN_TOKEN_TTL).token
+    owner = whip(gw, "?conversationId=long-show", agent_x)
+    try:
+        published = await owner.publish()
+        expires = claims(agent_x)["exp"] + LEEWAY_SECONDS
+        await asyncio.sleep(max(0.0, expires - time.time()) + 1.1)
+        for presented, method in ((other, "DELETE"), (agent_x, "PATCH")):
+            async with http.request(method, published.location, data="a=end-of-candidates\r\n",
+                                    headers={**bearer(presented), "If-Match": "*",
+                                             "Content-Type": "application/trickle-ice-sdpfrag"}
+                                    ) as r:
+                body = await r.json(content_type=None)
+                assert (r.status, body["code"]) == (401, "token_expired"), (method, body)
+        assert len(gw.app[WHIP_KEY].sessions) == 1
+        assert await owner.delete() == 200
+        assert not gw.app[WHIP_KEY].sessions
+    finally:
+        await owner.close()

@@ -17,6 +17,8 @@ client reads them like any other WHIP error.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 
 from aiohttp import web
@@ -25,6 +27,7 @@ from multidict import CIMultiDict
 from gateway.auth import ACCESS_KEY, AuthError, Principal, Role
 from gateway.auth import errors as auth_errors
 from gateway.auth.conversations import CONVERSATION_ACCESS_KEY, JoinGrant
+from gateway.auth.extract import find_token
 from gateway.auth.quotas import SessionLease
 
 from .responses import problem
@@ -66,6 +69,26 @@ async def admit_publisher(request: web.Request, principal: Principal,
     except AuthError as exc:
         return refusal(request, exc)
     return grant, lease
+
+
+def token_digest(request: web.Request) -> str | None:
+    """A digest of the token the request presents (the token itself is never kept)."""
+    raw = find_token(request)
+    return None if raw is None else hashlib.sha256(raw.encode()).hexdigest()
+
+
+def ends_own_session(request: web.Request, exc: AuthError, digest: str | None) -> bool:
+    """DELETE with the very token that created the session, expired since: allowed.
+
+    The token was verified when the session was created; a session outlives its token
+    (nothing is re-checked while media flows), and ending it is never a risk, so an
+    encoder whose token expired mid-session can still hang up cleanly instead of waiting
+    for ICE consent to run out. Only the exact token (its digest) counts, only for DELETE.
+    """
+    if request.method != "DELETE" or exc.code != auth_errors.TOKEN_EXPIRED or digest is None:
+        return False
+    presented = token_digest(request)
+    return presented is not None and hmac.compare_digest(presented, digest)
 
 
 def may_change(owner: Principal, principal: Principal) -> bool:

@@ -25,6 +25,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import logs
+from gateway.auth import ACCESS_KEY, AuthError
 from gateway.conversation.start_config import (
     UnsupportedLanguage,
     check_language,
@@ -35,8 +36,11 @@ from .access import (
     RETIRED_WHIP_TOKEN,
     admit_publisher,
     authenticate,
+    ends_own_session,
     may_change,
     not_yours,
+    refusal,
+    token_digest,
 )
 from .offer import OfferError, check_whip_offer
 from .responses import (
@@ -114,7 +118,7 @@ async def create_session(request: web.Request) -> web.Response:
     start = dataclasses.replace(start, conversation_id=grant.conversation_id,
                                 tenant=grant.tenant)
     try:
-        session = transport.open(principal, lease)
+        session = transport.open(principal, lease, token_digest(request))
     except OfferError as exc:
         lease.release()
         retry = str(RETRY_AFTER.get(exc.code, 5))
@@ -170,12 +174,20 @@ async def delete_session(request: web.Request) -> web.Response:
 
 
 async def _owned_session(request: web.Request) -> WhipSession | web.Response:
-    """The resource a PATCH/DELETE names, if the request's token may change it: 401 before
-    anything is looked up, then 404 for no such resource, 403 for another token's."""
-    principal = await authenticate(request)
-    if isinstance(principal, web.Response):
-        return principal
-    session = request.app[WHIP_KEY].get(request.match_info["resource"])
+    """The resource a PATCH/DELETE names, if the request's token may change it: 401 first
+    (whether the resource exists is not told), then 404 for no such resource, 403 for
+    another token's (the creating token may still DELETE after it expired)."""
+    sessions = request.app[WHIP_KEY]
+    resource = request.match_info["resource"]
+    try:
+        principal = await request.app[ACCESS_KEY].authenticate(request)
+    except AuthError as exc:
+        expired_own = sessions.get(resource)  # the one refusal with an exception
+        if expired_own is not None and ends_own_session(request, exc,
+                                                        expired_own.token_digest):
+            return expired_own
+        return refusal(request, exc)
+    session = sessions.get(resource)  # after the await: it may have ended meanwhile
     if session is None:
         return problem(404, "unknown_session", "no such WHIP session (it may have ended)")
     if not may_change(session.principal, principal):

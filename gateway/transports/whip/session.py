@@ -59,14 +59,16 @@ class IceRestartUnsupported(Exception):
 
 class WhipSession:
     """``principal`` published it (its token alone, or a service, may PATCH or DELETE it);
-    ``lease`` is that token's session slot, held until the session ends."""
+    ``lease`` is that token's session slot, held until the session ends; ``token_digest``
+    (SHA-256 of the token) lets that token DELETE it even after it expired."""
 
     def __init__(self, resource_id: str, services: SessionServices, *, ticket: Ticket,
-                 principal: Principal, lease: SessionLease,
+                 principal: Principal, lease: SessionLease, token_digest: str | None = None,
                  on_closed: Callable[[WhipSession], None]) -> None:
         self.id = resource_id
         self.etag = new_etag()
         self.principal = principal
+        self.token_digest = token_digest
         self._services = services
         self._settings = services.settings
         self._ticket = ticket

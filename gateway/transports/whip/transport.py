@@ -29,7 +29,8 @@ class WhipTransport:
         self.admission = admission
         self.sessions: dict[str, WhipSession] = {}
 
-    def open(self, principal: Principal, lease: SessionLease) -> WhipSession:
+    def open(self, principal: Principal, lease: SessionLease,
+             token_digest: str | None = None) -> WhipSession:
         """A new session with an admission ticket, for ``principal`` (who may change it)
         holding ``lease`` (released when it ends); ``OfferError`` 503 when refused (the
         lease is then the caller's to release)."""
@@ -38,7 +39,8 @@ class WhipTransport:
         except Refused as exc:
             raise OfferError(503, exc.code, exc.message) from None
         session = WhipSession(secrets.token_urlsafe(16), self.services, ticket=ticket,
-                              principal=principal, lease=lease, on_closed=self._closed)
+                              principal=principal, lease=lease, token_digest=token_digest,
+                              on_closed=self._closed)
         self.sessions[session.id] = session
         return session
 
