@@ -268,3 +268,31 @@ async def test_the_publishing_token_may_still_end_its_session_after_it_expired(
         assert not gw.app[WHIP_KEY].sessions
     finally:
         await owner.close()
+
+
+async def test_turn_credentials_on_options_only_for_a_token(
+        gateways: StartGateway, apps: Apps, http: aiohttp.ClientSession) -> None:
+    """A non-preflight ``OPTIONS /whip`` may carry the ICE servers (TURN credentials with
+    them): on a closed gateway only for a valid token, or the TURN server would relay for
+    anyone, as ``/api/ice-servers`` decides. The TURN URL answers nothing (only its
+    credentials are under test)."""
+    caller_app = await apps.add(Role.CALLER, conversations=("c1",))
+    ice = {"turn_urls": ("turn:127.0.0.1:9?transport=udp",), "turn_secret": "s3cret"}
+    closed = await gateways(**ice)
+    opened = await gateways(open_mode=True, **ice)
+    caller = await token(http, closed.url, caller_app)
+
+    async def links(gw: Gateway, headers: dict[str, str]) -> list[str]:
+        async with http.options(f"{gw.url}/whip", headers=headers) as r:
+            assert r.status == 200 and r.headers["Accept-Post"] == SDP
+            return r.headers.getall("Link", [])
+
+    assert await links(closed, {}) == []
+    assert await links(closed, bearer("not-a-token")) == []
+    preflight = {"Origin": "https://studio.example", "Access-Control-Request-Method": "POST"}
+    assert await links(closed, {**preflight, **bearer(caller)}) == []
+    for gw, headers in ((closed, bearer(caller)), (opened, {})):
+        (link,) = await links(gw, headers)
+        assert link.startswith('<turn:127.0.0.1:9?transport=udp>; rel="ice-server"; '
+                               'username="')
+        assert 'credential-type="password"' in link
