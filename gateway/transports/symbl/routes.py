@@ -106,7 +106,7 @@ async def streaming_handler(request: web.Request) -> web.StreamResponse:
     transport = request.app[SYMBL_KEY]
     owner = object()  # this socket, as the session's owner
     try:
-        session = await transport.claim(connection_id, owner, lease)
+        session = await transport.claim(connection_id, owner, lease, principal)
     except RealtimeError as exc:
         return await _refuse(request, exc)
     ws = _websocket(request, MAX_TEXT_FRAME_BYTES)
@@ -139,7 +139,8 @@ async def subscribe_handler(request: web.Request) -> web.StreamResponse:
     try:
         ws = _websocket(request, 4096)
         await ws.prepare(request)
-        await serve_subscriber(ws, request.app[SYMBL_KEY], subscriptions, connection_id)
+        await serve_subscriber(ws, request.app[SYMBL_KEY], subscriptions, connection_id,
+                               principal)
     finally:
         lease.release()
     return ws

@@ -32,6 +32,7 @@ from typing import Protocol
 
 from gateway.asr.base import Recognizer
 from gateway.asr.remote import RecognizerUnavailable
+from gateway.auth import Principal, creation_tenant
 from gateway.config import SessionSettings
 from gateway.conversation.admission import Admission
 from gateway.conversation.conversation import ConversationFull
@@ -90,11 +91,16 @@ class State(enum.Enum):
 
 
 class SymblSession:
+    """``principal`` opened the connection: its conversation is created in the principal's
+    tenant, and only that principal may resume it (``transport.claim``)."""
+
     def __init__(self, connection_id: str, services: SymblServices, *, ticket: Releasable,
-                 lease: Releasable | None = None,
+                 lease: Releasable | None = None, principal: Principal | None = None,
                  on_joined: Callable[[SymblSession], None],
                  on_closed: Callable[[SymblSession], None]) -> None:
         self.connection_id = connection_id
+        self.principal = principal
+        self.tenant = creation_tenant(principal) if principal is not None else None
         self.id = str(uuid.uuid4())  # the participant id (user.id / from.id)
         self.conversation_id = str(uuid.uuid4())
         self._services = services
@@ -151,7 +157,7 @@ class SymblSession:
         services = self._services
         start = StartConfig(speaker=request.speaker, language_code=request.language_code,
                             meeting_title=request.meeting_title, raw=insights_body(request.raw),
-                            conversation_id=self.conversation_id)
+                            conversation_id=self.conversation_id, tenant=self.tenant)
         try:
             check_language(start, self._settings.language)
             build = services.insights.prepare(start) if services.insights is not None else None

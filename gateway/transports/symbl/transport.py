@@ -4,7 +4,9 @@ A socket claims the session its ``connectionId`` names: a new one (admitted: it 
 against ``--max-sessions`` from its first byte, like a WebRTC connection), or one whose
 socket dropped and that is waiting for a reconnect (no new ticket: it still holds its own).
 A session with a live socket is refused to a second one, unless it asked to outlive its
-socket: then the newcomer is its reconnect and takes over.
+socket: then the newcomer is its reconnect and takes over. Only its own principal takes a
+session over (:func:`.resume.check_resume`): a connectionId is a name, not a credential, and
+whoever learnt one must not be able to hijack the stream or hear its results.
 
 Listen-only subscribers (``/v1/subscribe/{connectionId}``) may come before the connection
 does; they wait here and are attached to the conversation the moment the connection joins
@@ -16,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from gateway.auth import AuthError, Principal
 from gateway.conversation.admission import Refused
 from gateway.protocols.symbl.errors import RealtimeError
 
 from .endpoint import SILENT_MEETING_LIMIT
+from .resume import check_resume
 from .session import Releasable, State, SymblServices, SymblSession
 from .subscribe import PendingSubscriber
 
@@ -42,7 +46,8 @@ class SymblTransport:
     # -- streaming sockets -------------------------------------------------------------------
 
     async def claim(self, connection_id: str, owner: object,
-                    lease: Releasable | None = None) -> SymblSession:
+                    lease: Releasable | None = None,
+                    principal: Principal | None = None) -> SymblSession:
         """The session a new socket (``owner``) for ``connection_id`` drives; RealtimeError
         (fatal) when the id is in use or the gateway is full or shutting down.
 
@@ -51,9 +56,20 @@ class SymblTransport:
         the heartbeat that would notice the old socket died. Without it, a second socket is
         refused. ``lease`` (an access-control session slot) is kept by a new session and
         released at once when the socket resumes one that already holds a slot.
+        ``principal`` (who connects) owns a new session, which creates its conversation in
+        the principal's tenant; resuming one is for the same principal only (checked before
+        anything of the session is touched, so a refused intruder never displaces it).
         """
         session = self.sessions.get(connection_id)
         if session is not None and session.state is not State.ENDED:
+            try:
+                check_resume(session, principal)
+            except AuthError as exc:
+                if lease is not None:
+                    lease.release()
+                raise RealtimeError(exc.code, exc.message, details=(
+                    "this connectionId belongs to another client's connection; use a "
+                    "connectionId of your own"), fatal=True) from None
             if session.owner is not None and session.resumable:
                 await session.displace()
             elif session.owner is not None or session.state is not State.DETACHED:
@@ -75,7 +91,8 @@ class SymblTransport:
             raise RealtimeError(exc.code, exc.message, details="try again later", fatal=True,
                                 close_code=TRY_AGAIN_LATER) from None
         session = SymblSession(connection_id, self.services, ticket=ticket, lease=lease,
-                               on_joined=self._joined, on_closed=self._closed)
+                               principal=principal, on_joined=self._joined,
+                               on_closed=self._closed)
         session.owner = owner
         self.sessions[connection_id] = session
         return session
@@ -115,9 +132,15 @@ class SymblTransport:
             if not waiting:
                 del self._waiting[connection_id]
 
+    def tenant_of(self, conversation_id: str) -> str | None:
+        """The tenant of a live conversation (None: unknown, or made without one)."""
+        conversation = self.services.directory.get(conversation_id)
+        return conversation.tenant if conversation is not None else None
+
     def _joined(self, session: SymblSession) -> None:
+        tenant = self.tenant_of(session.conversation_id)
         for pending in self._waiting.pop(session.connection_id, []):
-            pending.attach(session.conversation_id)
+            pending.attach(session.conversation_id, tenant)
 
     # -- shutdown --------------------------------------------------------------------------------
 

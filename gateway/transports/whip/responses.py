@@ -1,4 +1,4 @@
-"""WHIP's HTTP surface details: problem responses, CORS, ICE server Link headers, auth.
+"""WHIP's HTTP surface details: problem responses, CORS, ICE server Link headers.
 
 Errors are RFC 9457 problem details (``application/problem+json``) with a stable ``code``
 member, so a client that does not know a code still falls back to the status's meaning
@@ -8,7 +8,6 @@ response, and the ``Location``/``ETag``/``Link`` headers exposed to scripts.
 
 from __future__ import annotations
 
-import hmac
 from http import HTTPStatus
 from typing import Any
 
@@ -71,32 +70,6 @@ def ice_server_links(servers: list[dict[str, Any]]) -> list[str]:
 
 def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-class BearerAuth:
-    """Bearer-token check for WHIP requests (RFC 9725 section 4.7, RFC 6750).
-
-    With no token configured every client may publish; the gateway's access control
-    replaces this with per-app tokens.
-    """
-
-    def __init__(self, token: str | None) -> None:
-        self.token = token
-
-    def refusal(self, request: web.Request) -> web.Response | None:
-        """None when the request may go on, else the 401 to send."""
-        if not self.token:
-            return None
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            return problem(401, "unauthorized", "send 'Authorization: Bearer <token>'",
-                           extra=CIMultiDict({"WWW-Authenticate": 'Bearer realm="whip"'}))
-        if not hmac.compare_digest(given.strip().encode(), self.token.encode()):
-            return problem(401, "invalid_token", "the bearer token is not valid",
-                           extra=CIMultiDict({"WWW-Authenticate":
-                                              'Bearer realm="whip", error="invalid_token"'}))
-        return None
 
 
 def etag_matches(if_match: str, etag: str) -> bool:

@@ -10,11 +10,13 @@
 
 Which conversation and speaker a publisher is comes from the endpoint URL's query
 (``conversationId``, ``meetingTitle``, ``languageCode``, ``name``, ``userId``), as an
-encoder can only be configured with a URL and a token.
+encoder can only be configured with a URL and a token. Who it is comes from that token,
+checked by the gateway's access control (:mod:`.access`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -23,12 +25,23 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import logs
+from gateway.auth import ACCESS_KEY, AuthError
 from gateway.conversation.start_config import (
     UnsupportedLanguage,
     check_language,
     parse_start_config,
 )
 
+from .access import (
+    RETIRED_WHIP_TOKEN,
+    admit_publisher,
+    authenticate,
+    ends_own_session,
+    may_change,
+    not_yours,
+    refusal,
+    token_digest,
+)
 from .offer import OfferError, check_whip_offer
 from .responses import (
     ENDPOINT_METHODS,
@@ -36,20 +49,18 @@ from .responses import (
     SDP,
     SDPFRAG,
     SESSION_METHODS,
-    BearerAuth,
     etag_matches,
     headers,
     ice_server_links,
     problem,
 )
 from .sdpfrag import FragmentError, parse_fragment
-from .session import IceRestartUnsupported
+from .session import IceRestartUnsupported, WhipSession
 from .transport import RETRY_AFTER, WhipTransport
 
 log = logging.getLogger(__name__)
 
 WHIP_KEY = web.AppKey("whip", WhipTransport)
-WHIP_AUTH_KEY = web.AppKey("whip_auth", BearerAuth)
 QUERY_FIELDS = ("conversationId", "meetingTitle", "languageCode")
 SPEAKER_FIELDS = ("name", "userId")
 
@@ -76,8 +87,9 @@ async def read_body(request: web.Request) -> str | web.Response:
 
 async def create_session(request: web.Request) -> web.Response:
     app = request.app
-    if (refusal := app[WHIP_AUTH_KEY].refusal(request)) is not None:
-        return refusal
+    principal = await authenticate(request)
+    if isinstance(principal, web.Response):
+        return principal
     if request.content_type != SDP:
         return problem(415, "unsupported_media_type",
                        f"POST an SDP offer as {SDP}, not {request.content_type or 'nothing'}",
@@ -98,9 +110,17 @@ async def create_session(request: web.Request) -> web.Response:
         return problem(exc.status, exc.code, exc.message)
     except ValueError as exc:  # ConfigError: a query parameter, named
         return problem(400, "invalid_config", str(exc))
+    admitted = await admit_publisher(request, principal, start.conversation_id)
+    if isinstance(admitted, web.Response):
+        return admitted
+    grant, lease = admitted
+    # No await from the grant to the directory's join (session.start joins first thing).
+    start = dataclasses.replace(start, conversation_id=grant.conversation_id,
+                                tenant=grant.tenant)
     try:
-        session = transport.open()
+        session = transport.open(principal, lease, token_digest(request))
     except OfferError as exc:
+        lease.release()
         retry = str(RETRY_AFTER.get(exc.code, 5))
         return problem(503, exc.code, exc.message, extra=CIMultiDict({"Retry-After": retry}))
     logs.bind(session_id=session.id)  # this request's records, and the session's tasks
@@ -118,11 +138,9 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 async def patch_session(request: web.Request) -> web.Response:
-    session = request.app[WHIP_KEY].get(request.match_info["resource"])
-    if session is None:
-        return problem(404, "unknown_session", "no such WHIP session (it may have ended)")
-    if (refusal := request.app[WHIP_AUTH_KEY].refusal(request)) is not None:
-        return refusal
+    session = await _owned_session(request)
+    if isinstance(session, web.Response):
+        return session
     if request.content_type != SDPFRAG:
         return problem(415, "unsupported_media_type", f"PATCH a {SDPFRAG} body",
                        extra=CIMultiDict({"Accept-Patch": SDPFRAG}))
@@ -148,13 +166,33 @@ async def patch_session(request: web.Request) -> web.Response:
 
 
 async def delete_session(request: web.Request) -> web.Response:
-    session = request.app[WHIP_KEY].get(request.match_info["resource"])
-    if session is None:
-        return problem(404, "unknown_session", "no such WHIP session (it may have ended)")
-    if (refusal := request.app[WHIP_AUTH_KEY].refusal(request)) is not None:
-        return refusal
+    session = await _owned_session(request)
+    if isinstance(session, web.Response):
+        return session
     await session.stop()
     return web.Response(status=200, headers=headers())
+
+
+async def _owned_session(request: web.Request) -> WhipSession | web.Response:
+    """The resource a PATCH/DELETE names, if the request's token may change it: 401 first
+    (whether the resource exists is not told), then 404 for no such resource, 403 for
+    another token's (the creating token may still DELETE after it expired)."""
+    sessions = request.app[WHIP_KEY]
+    resource = request.match_info["resource"]
+    try:
+        principal = await request.app[ACCESS_KEY].authenticate(request)
+    except AuthError as exc:
+        expired_own = sessions.get(resource)  # the one refusal with an exception
+        if expired_own is not None and ends_own_session(request, exc,
+                                                        expired_own.token_digest):
+            return expired_own
+        return refusal(request, exc)
+    session = sessions.get(resource)  # after the await: it may have ended meanwhile
+    if session is None:
+        return problem(404, "unknown_session", "no such WHIP session (it may have ended)")
+    if not may_change(session.principal, principal):
+        return not_yours(request)
+    return session
 
 
 async def options(request: web.Request) -> web.Response:
@@ -166,8 +204,10 @@ async def options(request: web.Request) -> web.Response:
     else:
         out["Accept-Post"] = SDP
         out["Allow"] = ENDPOINT_METHODS
-        if "Access-Control-Request-Method" not in request.headers:
-            # Not a CORS preflight: a client that configures ICE before its offer may ask.
+        if "Access-Control-Request-Method" not in request.headers \
+                and not isinstance(await authenticate(request), web.Response):
+            # Not a CORS preflight: a client that configures ICE before its offer may ask,
+            # with its token (TURN credentials are for those who may publish).
             servers = request.app[WHIP_KEY].services.ice.client_servers("whip-options")
             for link in ice_server_links(servers):
                 out.add("Link", link)
@@ -182,9 +222,15 @@ async def get_resource(request: web.Request) -> web.Response:
     return web.Response(status=204, headers=headers())
 
 
-def setup(app: web.Application, token: str | None) -> None:
-    """Mount the routes; the transport itself is built in the app's cleanup context."""
-    app[WHIP_AUTH_KEY] = BearerAuth(token)
+def setup(app: web.Application, token: str | None = None) -> None:
+    """Mount the routes; the transport itself is built in the app's cleanup context.
+
+    ``token`` is the retired ``--whip-token``: given, the gateway refuses to start
+    (ValueError, the app factory's way of naming what to fix) rather than run WHIP less
+    protected than the operator configured it.
+    """
+    if token:
+        raise ValueError(RETIRED_WHIP_TOKEN)
     app.router.add_route("POST", "/whip", create_session)
     app.router.add_route("OPTIONS", "/whip", options)
     app.router.add_route("GET", "/whip", get_resource)

@@ -23,6 +23,8 @@ from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
 from gateway.asr.remote import RecognizerUnavailable
+from gateway.auth import Principal
+from gateway.auth.quotas import SessionLease
 from gateway.conversation.admission import Ticket
 from gateway.conversation.conversation import ConversationFull
 from gateway.conversation.insights import InsightsBuilder
@@ -56,13 +58,21 @@ class IceRestartUnsupported(Exception):
 
 
 class WhipSession:
+    """``principal`` published it (its token alone, or a service, may PATCH or DELETE it);
+    ``lease`` is that token's session slot, held until the session ends; ``token_digest``
+    (SHA-256 of the token) lets that token DELETE it even after it expired."""
+
     def __init__(self, resource_id: str, services: SessionServices, *, ticket: Ticket,
+                 principal: Principal, lease: SessionLease, token_digest: str | None = None,
                  on_closed: Callable[[WhipSession], None]) -> None:
         self.id = resource_id
         self.etag = new_etag()
+        self.principal = principal
+        self.token_digest = token_digest
         self._services = services
         self._settings = services.settings
         self._ticket = ticket
+        self._lease = lease
         self._on_closed = on_closed
         self.created = time.monotonic()
         self.connected_at: float | None = None
@@ -274,6 +284,7 @@ class WhipSession:
         if self.stream is not None:
             await self.stream.close()
         self._ticket.release()
+        self._lease.release()
         if not self._closed.is_set():
             self._closed.set()
             self._on_closed(self)

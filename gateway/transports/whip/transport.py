@@ -10,6 +10,8 @@ import asyncio
 import logging
 import secrets
 
+from gateway.auth import Principal
+from gateway.auth.quotas import SessionLease
 from gateway.conversation.admission import Admission, Refused
 from gateway.transports.webrtc.session import SessionServices
 
@@ -27,13 +29,17 @@ class WhipTransport:
         self.admission = admission
         self.sessions: dict[str, WhipSession] = {}
 
-    def open(self) -> WhipSession:
-        """A new session with an admission ticket; ``OfferError`` 503 when refused."""
+    def open(self, principal: Principal, lease: SessionLease,
+             token_digest: str | None = None) -> WhipSession:
+        """A new session with an admission ticket, for ``principal`` (who may change it)
+        holding ``lease`` (released when it ends); ``OfferError`` 503 when refused (the
+        lease is then the caller's to release)."""
         try:
             ticket = self.admission.admit(TRANSPORT)
         except Refused as exc:
             raise OfferError(503, exc.code, exc.message) from None
         session = WhipSession(secrets.token_urlsafe(16), self.services, ticket=ticket,
+                              principal=principal, lease=lease, token_digest=token_digest,
                               on_closed=self._closed)
         self.sessions[session.id] = session
         return session
