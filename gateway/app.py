@@ -256,7 +256,7 @@ def create_app(
     pages.setup(app, config.web_root)
     health.setup(app)
     metrics.setup(app)
-    whip.setup(app, config.whip_token)
+    whip.setup(app)
     ice_servers.setup(app)
     # Any one segment reaches the handler, which answers 400 for an id the docs do not allow
     # (aiohttp's default placeholder would answer 404 for ids with '{' or '}').

@@ -165,3 +165,19 @@ def test_a_clusters_resume_window_covers_the_resume_grace() -> None:
     assert short.cluster.resume_window == 60.0  # the default already covers it
     long = parse_config([*base, "--resume-grace", "300"], env={})
     assert long.cluster.resume_window >= 300 + long.cluster.node_ttl
+
+
+def test_the_retired_whip_token_stops_the_gateway_saying_what_replaced_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    parse_config([], env={"GATEWAY_WHIP_TOKEN": ""})  # an empty variable is no value
+    for argv, env in ((["--whip-token", "flag-secret-9"], {}),
+                      ([], {"GATEWAY_WHIP_TOKEN": "t"})):
+        with pytest.raises(SystemExit) as stopped:
+            parse_config(argv, env=env)
+        assert stopped.value.code == 2
+        error = capsys.readouterr().err
+        assert "retired" in error and "--apps-file" in error
+        assert "flag-secret-9" not in error
+    assert "--whip-token" not in subprocess.run(
+        [sys.executable, "-m", "gateway", "--help"], capture_output=True, text=True,
+        check=True).stdout

@@ -16,6 +16,7 @@ from gateway.auth.config import add_auth_arguments, auth_config_from_args
 from gateway.cluster.config import add_cluster_arguments, cluster_config_from_args
 from gateway.envvars import env_int, env_value
 from gateway.relays.flags import add_relay_arguments, relay_config_from_args
+from gateway.transports.whip.access import RETIRED_WHIP_TOKEN
 
 from .checks import check_ws_url, non_negative_seconds, port, positive
 from .settings import GatewayConfig, default_database
@@ -130,9 +131,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     add_recognition_arguments(p, env)
     add_cluster_arguments(p, env)
     add_relay_arguments(p, env)
+    # Retired: kept only to answer with what replaced it (see parse_config).
     p.add_argument("--whip-token", default=env.get("GATEWAY_WHIP_TOKEN") or None,
-                   help="require 'Authorization: Bearer <token>' on WHIP ingest (/whip); "
-                   "without it any client may publish (env GATEWAY_WHIP_TOKEN)")
+                   help=argparse.SUPPRESS)
     return p
 
 
@@ -172,6 +173,8 @@ def parse_config(argv: Sequence[str] | None = None,
                      f"got {args.log_format!r}")
     if args.subscribe_token:
         parser.error(RETIRED_SUBSCRIBE_TOKEN)
+    if args.whip_token:
+        parser.error(RETIRED_WHIP_TOKEN)
     relay_url = args.relay_url
     relay_source = "--relay-url"
     if relay_url is None:
@@ -218,5 +221,4 @@ def parse_config(argv: Sequence[str] | None = None,
         relays=relay_config_from_args(parser, args, env),
         log_format=args.log_format,
         drain_timeout=args.drain_timeout,
-        whip_token=args.whip_token,
     )

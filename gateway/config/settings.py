@@ -56,7 +56,6 @@ class GatewayConfig:
     relays: RelayConfig = field(default_factory=RelayConfig)  # downstreams, --asr
     log_format: str = "text"
     drain_timeout: float = 60.0
-    whip_token: str | None = field(default=None, repr=False)
     web_root: Path = field(default_factory=default_web_root)
 
 

@@ -135,14 +135,6 @@ async def test_bad_query_parameters_are_named(gateway: RunningGateway, query: st
         await client.close()
 
 
-async def test_the_retired_whip_token_stops_the_gateway(start_gateway: StartGateway) -> None:
-    """``--whip-token`` was a second, tenant-less credential beside the access tokens: a
-    gateway configured with it refuses to start (saying what replaces it) rather than run
-    WHIP less protected than its operator asked. Tokens on WHIP: tests/access."""
-    with pytest.raises(ValueError, match="retired.*apps-file"):
-        await start_gateway(recognizer=ScriptedRecognizer(SCRIPT), whip_token="s3cret")
-
-
 async def test_patch_preconditions_and_fragments(gateway: RunningGateway) -> None:
     client = WhipClient(f"{gateway.url}/whip?conversationId=patchy")
     try:
