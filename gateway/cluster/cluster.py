@@ -21,6 +21,8 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.tasks import TaskSet
+
 from .config import ClusterConfig, default_node_id
 from .keys import Keys
 from .link import UNAVAILABLE, RedisLink, execute
@@ -76,7 +78,7 @@ class Cluster:
         self._conflicts: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = TaskSet("cluster")  # lease releases on the side
         self.beats = 0
         self._stopping = False
 
@@ -100,8 +102,7 @@ class Cluster:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for task in list(self._background):
-            task.cancel()
+        self._background.cancel_all()
         try:
             pipe = self.link.client.pipeline(transaction=False)
             pipe.delete(self.keys.node(self.node_id))
@@ -271,11 +272,4 @@ class Cluster:
             pass  # the lease lapses by itself within the node TTL
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("cluster task failed", exc_info=task.exception())
+        self._background.spawn(coro)

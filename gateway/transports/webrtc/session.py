@@ -34,6 +34,7 @@ from gateway.conversation.presence import LeaveReason
 from gateway.conversation.start_config import StartConfig
 from gateway.outputs.datachannel import DataChannelSink
 from gateway.pipeline.stream import MediaStream
+from gateway.tasks import TaskSet
 from gateway.transcript import Speaker
 from signaling import protocol
 from signaling.interface import Answer, Notify, RemoteCandidate, Resumed, SessionError
@@ -68,8 +69,7 @@ class WebRtcSession:
         self.start_config: StartConfig | None = None
         self.member: Member | None = None
         self.stream: MediaStream | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = False
+        self._tasks = TaskSet(f"session {session_id}")
         self._closed = asyncio.Event()
         self.ended_as: str | None = None  # why it ended, for a late resume's error
 
@@ -92,7 +92,11 @@ class WebRtcSession:
 
     @property
     def stopping(self) -> bool:
-        return self._stopping
+        return self._tasks.closing
+
+    @property
+    def _stopping(self) -> bool:
+        return self._tasks.closing
 
     @property
     def resumable(self) -> bool:
@@ -239,7 +243,7 @@ class WebRtcSession:
         if self._stopping:
             await self._closed.wait()
             return
-        self._stopping = True
+        self._tasks.close()
         self.ended_as = self.ended_as or reason
         try:
             if self.member is not None:
@@ -322,12 +326,8 @@ class WebRtcSession:
         close (it raises again after a bad offer) or a close that hangs (a TURN server that
         went away) must never keep the admission ticket or leave the signaling handler
         waiting for ever."""
-        self._stopping = True
         try:
-            current = asyncio.current_task()
-            for task in list(self._tasks):
-                if task is not current:
-                    task.cancel()
+            self._tasks.cancel_all()
             if self.media is not None:
                 await self.media.path.retire()
             if self.member is not None:
@@ -346,14 +346,5 @@ class WebRtcSession:
                 self._on_closed(self)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        if self._stopping:
-            task.cancel()  # nothing new starts once the session is ending
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("session %s: task failed", self.id, exc_info=task.exception())
+        """A task of this session: held, logged if it fails, none once it is ending."""
+        return self._tasks.spawn(coro)

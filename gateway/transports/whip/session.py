@@ -34,6 +34,7 @@ from gateway.observability.metrics import count_error
 from gateway.outputs.datachannel import DataChannelSink
 from gateway.pipeline.frames import AudioPipeline
 from gateway.pipeline.stream import MediaStream
+from gateway.tasks import TaskSet
 from gateway.transports.webrtc import peer
 from gateway.transports.webrtc.session import SessionServices
 from signaling.interface import RemoteCandidate, SessionError
@@ -86,8 +87,7 @@ class WhipSession:
         self._sink: DataChannelSink | None = None
         self._frames = AudioPipeline(services.settings.chunk_ms)
         self._reader: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = False
+        self._tasks = TaskSet(f"whip {self.id}")
         self._closed = asyncio.Event()
 
     @property
@@ -140,7 +140,7 @@ class WhipSession:
         if self._stopping:
             await self._closed.wait()
             return
-        self._stopping = True
+        self._tasks.close()
         try:
             await self._finish_audio()
             if self.member is not None:
@@ -268,38 +268,32 @@ class WhipSession:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def _teardown(self) -> None:
-        self._stopping = True
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-        if self.pc is not None:
-            await peer.close_peer(self.pc, self.id)
-        if self.member is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.member.leave())
-        if self._sink is not None and self.member is not None:
-            self._services.bus.detach(self.member.conversation.id, self._sink)
-            await self._sink.close()
-        if self.stream is not None:
-            await self.stream.close()
-        self._ticket.release()
-        self._lease.release()
-        if not self._closed.is_set():
-            self._closed.set()
-            self._on_closed(self)
+        """Release everything, whatever fails on the way (as a WebRTC session's teardown:
+        the admission ticket and the token's session slot are never kept)."""
+        try:
+            self._tasks.cancel_all()
+            if self.pc is not None:
+                await peer.close_peer(self.pc, self.id)
+            if self.member is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.member.leave())
+            if self._sink is not None and self.member is not None:
+                self._services.bus.detach(self.member.conversation.id, self._sink)
+                await self._sink.close()
+            if self.stream is not None:
+                await self.stream.close()
+        finally:
+            self._ticket.release()
+            self._lease.release()
+            if not self._closed.is_set():
+                self._closed.set()
+                self._on_closed(self)
+
+    @property
+    def _stopping(self) -> bool:
+        return self._tasks.closing
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        if self._stopping:
-            task.cancel()
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("whip %s: task failed", self.id, exc_info=task.exception())
+        return self._tasks.spawn(coro)
 
 
