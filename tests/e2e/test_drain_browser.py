@@ -51,6 +51,10 @@ async def test_the_page_keeps_its_call_through_a_drain_and_rejoins_after_the_res
         assert (await note(page)).startswith("The server is restarting; reconnecting…")
         assert "The server is restarting; reconnecting…" in \
             await page.locator("#status").inner_text()
+        await page.screenshot(path="/tmp/e2e-drain-desktop.png")
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.screenshot(path="/tmp/e2e-drain-phone.png")
+        await page.set_viewport_size({"width": 1280, "height": 900})
         # The call goes on on the draining node: it still answers, results still arrive.
         finals = len(await page.evaluate("window.gateway.finals"))
         await wait_js(page, "(n) => window.gateway.finals.length > n", arg=finals, timeout=30)
