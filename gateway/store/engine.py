@@ -20,6 +20,8 @@ SQLite specifics, applied to every connection:
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +59,10 @@ def _sqlite_setup(engine: Engine, config: StoreConfig) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            _enable_wal(cursor, config.busy_timeout)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         finally:
             cursor.close()
 
@@ -70,6 +72,25 @@ def _sqlite_setup(engine: Engine, config: StoreConfig) -> None:
         # reads before writing can fail with SQLITE_BUSY instead of waiting its turn.
         immediate = conn.get_execution_options().get("store_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _enable_wal(cursor: Any, timeout: float) -> None:
+    """Switch to the WAL journal, waiting up to ``timeout`` for other connections.
+
+    On a new database the switch needs the exclusive lock, and when another connection
+    (another gateway starting at the same moment) holds a shared one, SQLite answers
+    "database is locked" at once instead of calling the busy handler (it would deadlock).
+    Runs in the store's worker threads, never on the event loop.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 WRITE = {"store_write": True}
