@@ -197,8 +197,10 @@ def create_app(
         parts = dict(run=app[POOL_KEY].run, outputs=outputs,
                      analytics_interval=settings.analytics_interval,
                      max_participants=config.max_participants)
-        app[DIRECTORY_KEY] = node.directory(**parts) if node is not None \
+        directory = app[DIRECTORY_KEY] = node.directory(**parts) if node is not None \
             else LocalDirectory(bus=bus, **parts)  # type: ignore[arg-type]
+        if store is not None:  # a killed gateway's open conversations get their end
+            store.keep_alive(lambda: [c.id for c in directory.live()])
         yield
         await bus.aclose()
         await relays.aclose()  # after the conversations' outputs were finished
@@ -244,7 +246,9 @@ def create_app(
         # Opens before the conversations and closes after them, so the last results of the
         # sessions flushed at shutdown are committed.
         app.cleanup_ctx.append(store_cleanup_context(StoreConfig(
-            database=config.database, retention_days=config.retention_days)))
+            database=config.database, retention_days=config.retention_days,
+            abandoned_after=config.abandoned_after,
+            alive_interval=config.abandoned_after / 5)))
     if node is not None:  # joins before the conversations start, leaves after they end
         app[CLUSTER_KEY] = node
         app.cleanup_ctx.append(node.context)

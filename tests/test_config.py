@@ -44,6 +44,10 @@ def test_store_options() -> None:
     cfg = parse_config([], env={"GATEWAY_DATABASE": "postgresql://u@h/db",
                                 "GATEWAY_RETENTION_DAYS": "30"})
     assert cfg.database == "postgresql://u@h/db" and cfg.retention_days == 30
+    assert cfg.abandoned_after == 300
+    cfg = parse_config(["--abandoned-after", "90"], env={"GATEWAY_ABANDONED_AFTER": "600"})
+    assert cfg.abandoned_after == 90
+    assert parse_config([], env={"GATEWAY_ABANDONED_AFTER": "600"}).abandoned_after == 600
     with pytest.raises(SystemExit):
         parse_config(["--retention-days", "0"], env={})
 

@@ -127,6 +127,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                                      expected="a positive number"),
                    help="delete conversations inactive for more than this many days, checked "
                    "hourly (env GATEWAY_RETENTION_DAYS; default: keep them)")
+    p.add_argument("--abandoned-after", type=_positive_float, metavar="SECONDS",
+                   default=env_value(env, "GATEWAY_ABANDONED_AFTER", _positive_float, 300.0,
+                                     expected="a positive number"),
+                   help="a stored conversation left open by a gateway that was killed gets "
+                   "its end after this many seconds without a sign of life; live ones are "
+                   "renewed every fifth of it (env GATEWAY_ABANDONED_AFTER; default "
+                   "%(default)g)")
     add_auth_arguments(p, env)
     add_recognition_arguments(p, env)
     add_cluster_arguments(p, env)
@@ -215,6 +222,7 @@ def parse_config(argv: Sequence[str] | None = None,
         relay_token=args.relay_token,
         database=None if args.database.strip().lower() == "off" else args.database,
         retention_days=args.retention_days,
+        abandoned_after=args.abandoned_after,
         auth=auth_config_from_args(args),
         recognition=recognition_config_from_args(args, parser),
         cluster=cluster,

@@ -50,6 +50,7 @@ class GatewayConfig:
     relay_token: str | None = field(default=None, repr=False)
     database: str | None = None  # None: no store (the CLI's default is a file, see flags)
     retention_days: float | None = None
+    abandoned_after: float = 300.0  # seconds before a killed gateway's open conversation ends
     auth: AuthConfig = field(default_factory=AuthConfig)  # open unless an apps file is given
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)  # one process unless Redis

@@ -34,6 +34,8 @@ class StoreConfig:
     purge_interval: float = 3600.0   # seconds between retention purges
     read_threads: int = 4            # concurrent API reads (one connection each)
     busy_timeout: float = 5.0        # SQLite: wait this long for a lock before failing
+    alive_interval: float = 60.0     # seconds between renewals of this gateway's live ones
+    abandoned_after: float = 300.0     # an open conversation nobody renewed this long is closed
 
     def __post_init__(self) -> None:
         if self.retention_days is not None and not self.retention_days > 0:
@@ -42,6 +44,9 @@ class StoreConfig:
             raise StoreConfigError("queue_limit, batch_limit and read_threads must be >= 1")
         if not 0 < self.flush_interval <= 10:
             raise StoreConfigError("flush_interval must be in (0, 10] seconds")
+        if not 0 < self.alive_interval * 2 <= self.abandoned_after:
+            raise StoreConfigError("abandoned_after must be at least twice alive_interval (a "
+                                   "live conversation must miss two renewals to be closed)")
         sqlalchemy_url(self.database)  # fail at start-up, not at the first write
 
 

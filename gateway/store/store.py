@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from . import writer
 from .access import Principal
 from .config import StoreConfig, describe
 from .engine import WRITE, make_engine
+from .liveness import Liveness
 from .migrate import upgrade
 from .queries import get_conversation, tenant_of
 from .sink import StoreSink
@@ -49,6 +50,7 @@ class Store:
         self._read_pool = read_pool
         self.sink = StoreSink(config, self._run_write)
         self._retention: asyncio.Task[None] | None = None
+        self._liveness: asyncio.Task[None] | None = None
         self.schema_revision: str | None = None
 
     @classmethod
@@ -87,12 +89,28 @@ class Store:
                  f", retention {config.retention_days:g} days" if config.retention_days else "")
         return store
 
+    def liveness(self, live: Callable[[], Collection[str]]) -> Liveness:
+        """Rounds that renew the conversations ``live()`` names and close abandoned ones
+        (gateway/store/liveness.py), with this store's settings."""
+        return Liveness(self.sink.command, live, interval=self.config.alive_interval,
+                        abandoned_after=self.config.abandoned_after)
+
+    def keep_alive(self, live: Callable[[], Collection[str]]) -> Liveness:
+        """:meth:`liveness` rounds from now until the store closes; the first runs at once."""
+        if self._liveness is not None:
+            raise RuntimeError("keep_alive already started")
+        liveness = self.liveness(live)
+        self._liveness = asyncio.get_running_loop().create_task(liveness.run(),
+                                                                name="store-liveness")
+        return liveness
+
     async def close(self, timeout: float = 10.0) -> None:
         """Commit what is queued (up to ``timeout``), stop the tasks and threads."""
-        if self._retention is not None:
-            self._retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention
+        for task in (self._retention, self._liveness):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.sink.close(timeout)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._shutdown)

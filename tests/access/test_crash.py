@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -67,14 +68,15 @@ async def test_a_gateway_killed_mid_call_keeps_every_final_it_delivered(
             lambda _m: len(greta.finals()) >= KILL_AFTER_FINALS, timeout=30)
         await asyncio.sleep(0.3)
         delivered = [m["id"] for m in greta.finals()]  # no await until the kill
-        killed_at = time.monotonic()
+        killed_at, killed_wall = time.monotonic(), datetime.now(UTC)
         process.send_signal(signal.SIGKILL)
         await process.wait()
         assert process.returncode == -signal.SIGKILL
     await calls.close()
     assert time.monotonic() - killed_at < 5
 
-    gw = await gateways(database=database)
+    # The restarted gateway closes the call its predecessor left open, after 2 s unheard.
+    gw = await gateways(database=database, abandoned_after=2.0)
     secret = await token(http, gw.url, service)
     async with http.get(f"{gw.url}/v1/conversations/crash-1/messages",
                         headers=bearer(secret)) as r:
@@ -85,10 +87,21 @@ async def test_a_gateway_killed_mid_call_keeps_every_final_it_delivered(
     assert len(ids) <= len(delivered) + 1, "more than the final in flight beyond the last"
     assert [m["text"].lower().rstrip(".") for m in stored] == [
         line.text for line in LINES[:len(stored)]]
-    async with http.get(f"{gw.url}/v1/conversations/crash-1",
-                        headers=bearer(secret)) as r:
-        conversation = await r.json()
+    # It never ended (the gateway died mid-call): the restarted gateway gives it the end
+    # the store last heard of it: no later than the kill, after the last final began.
+    deadline = time.monotonic() + 10
+    while True:
+        async with http.get(f"{gw.url}/v1/conversations/crash-1",
+                            headers=bearer(secret)) as r:
+            conversation = await r.json()
+        if conversation["endTime"] is not None or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
     assert conversation["name"] == "Renewal"
-    assert conversation["endTime"] is None  # it never ended: the gateway died mid-call
     assert [m["name"] for m in conversation["members"]] == ["Greta"]
+    ended = datetime.fromisoformat(conversation["endTime"].replace("Z", "+00:00"))
+    # (A message's times are on the call's audio clock, which may run ~0.1 s ahead of the
+    # wall clock its publication was stamped with: compare with the final's start.)
+    last_final = datetime.fromisoformat(stored[-1]["startTime"].replace("Z", "+00:00"))
+    assert last_final <= ended <= killed_wall, (last_final, ended, killed_wall)
 
