@@ -113,9 +113,11 @@ class Conversation:
                 conversation_id=self.id, limit=self.max_participants)
         assert speaker.id is not None, "a participant needs an id"
         if self._seq == 0:
-            tenant = {} if self.tenant is None else {"tenantId": self.tenant}
+            extra = {} if self.tenant is None else {"tenantId": self.tenant}
+            if self.info.connection_id is not None:
+                extra["connectionId"] = self.info.connection_id
             self._lifecycle("conversation_started", meetingTitle=self.info.meeting_title,
-                            startTime=iso(self.created_at), **tenant)
+                            startTime=iso(self.created_at), **extra)
         member = Member(self, speaker, accepts_peer=accepts_peer)
         self._lifecycle("participant_joined", participant=speaker.to_json(),
                         at=iso(datetime.now(UTC)))

@@ -89,7 +89,8 @@ class LocalDirectory:
         logs.bind(conversation_id=conversation_id)
         conversation = self.conversations.get(conversation_id)
         if conversation is None or conversation.ended:
-            info = ConversationInfo(conversation_id, start.meeting_title)
+            info = ConversationInfo(conversation_id, start.meeting_title,
+                                    connection_id=start.connection_id)
             conversation = Conversation(
                 info,
                 bus=self._bus,

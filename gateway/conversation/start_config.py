@@ -47,6 +47,9 @@ class StartConfig:
     # Set by the gateway, never by the client: the tenant a new conversation is created in
     # (the tenant of the token that opened it, docs/access-control.md).
     tenant: str | None = None
+    # Set by the gateway: the Symbl connectionId this conversation is opened under (its id
+    # is another), so the conversation remembers it (gateway/outputs/base.py).
+    connection_id: str | None = None
 
 
 def _optional_str(container: Mapping[str, Any], key: str, path: str) -> str | None:

@@ -35,6 +35,7 @@ from gateway.auth.routes import token_preflight
 from gateway.store import OPEN, STORE_KEY, Principal, Store
 from gateway.store import reader as answers
 from gateway.store.listing import InvalidParameter, parse_flag, parse_list_query
+from gateway.store.queries import connection_of
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,27 @@ async def access_hook(request: web.Request, action: str,
         if action == "delete":
             access.authorize(who, Action.DELETE, conversation_id or "")
         elif conversation_id is not None:
-            access.authorize(who, Action.READ, conversation_id)
+            aliases = await _connection_named(request, who, conversation_id)
+            access.authorize(who, Action.READ, conversation_id, aliases=aliases)
     except AuthError as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.headers()) from None
     return store_principal(who)
+
+
+async def _connection_named(request: web.Request, who: Caller,
+                            conversation_id: str) -> tuple[str, ...]:
+    """The Symbl ``connectionId`` a conversation was opened under, when ``who`` is a caller
+    whose token names that connection rather than the conversation (a Symbl client reads
+    the conversation it streamed with the token it streamed with). Asked of the store only
+    then: it tells the caller nothing about conversations of connections it does not name.
+    """
+    if who.role is not Role.CALLER or conversation_id in who.conversations:
+        return ()
+    store = request.app.get(_STORE) or request.app.get(STORE_KEY)
+    if store is None:
+        return ()  # the handler answers store_unavailable
+    connection = await store.read(connection_of, conversation_id)
+    return (connection,) if connection is not None and connection in who.conversations else ()
 
 
 def store_principal(who: Caller) -> Principal:

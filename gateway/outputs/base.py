@@ -46,6 +46,9 @@ class ConversationInfo:
 
     id: str
     meeting_title: str | None = None
+    # The Symbl ``connectionId`` that opened it, when the gateway gave it another id: a
+    # caller token naming the connection may read the conversation too.
+    connection_id: str | None = None
 
 
 SinkFactory = Callable[[ConversationInfo], Sink]

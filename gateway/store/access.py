@@ -42,8 +42,10 @@ class Principal:
             tenant = conversations.c.tenant
             clauses.append(or_(tenant == self.tenant, tenant.is_(None))
                            if self.tenant == DEFAULT_TENANT else tenant == self.tenant)
-        if self.conversation_ids is not None:
-            clauses.append(conversations.c.id.in_(sorted(self.conversation_ids)))
+        if self.conversation_ids is not None:  # its ids, or the Symbl connections it names
+            ids = sorted(self.conversation_ids)
+            clauses.append(or_(conversations.c.id.in_(ids),
+                               conversations.c.connection_id.in_(ids)))
         return and_(true(), *clauses)
 
 

@@ -79,6 +79,13 @@ def tenant_of(connection: Connection, conversation_id: str) -> tuple[bool, str |
     return (False, None) if found is None else (True, found[0])
 
 
+def connection_of(connection: Connection, conversation_id: str) -> str | None:
+    """The Symbl ``connectionId`` the conversation was opened under (None: none, or unknown)."""
+    found = connection.execute(select(conversations.c.connection_id).where(
+        conversations.c.id == conversation_id)).first()
+    return None if found is None else found[0]
+
+
 def members_of(connection: Connection, ids: Sequence[str]) -> dict[str, list[Row]]:
     if not ids:
         return {}

@@ -180,6 +180,8 @@ def _lifecycle(batch: Batch, rows: list[tuple[list[Row], Row]], cid: str,
         return {"started": {
             "name": _opt_str(body.get("meetingTitle")),
             "tenant": _tenant(body.get("tenantId")),
+            "connection_id": _id(body["connectionId"], "connectionId")
+            if body.get("connectionId") is not None else None,
             "start_ms": iso_ms(start, "startTime") if start is not None else at_ms,
             "meta": dict(meta) if isinstance(meta, Mapping) else {},
         }}

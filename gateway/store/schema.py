@@ -60,12 +60,15 @@ conversations = Table(
     Column("updated_ms", BigInteger, nullable=False),
     Column("last_seq", BigInteger, nullable=False),
     _json("meta"),
+    # The Symbl connectionId that opened it (a caller token naming it may read it).
+    Column("connection_id", ID, nullable=True),
     # When a gateway last said it still has the conversation live (gateway/store/liveness.py).
     Column("alive_ms", BigInteger, nullable=True),
     Index(None, "start_ms"),
     Index(None, "tenant", "start_ms"),
     Index(None, "updated_ms"),
     Index(None, "end_ms"),  # finds the open ones (end_ms IS NULL) without a scan
+    Index(None, "connection_id"),
 )
 
 participants = Table(

@@ -75,6 +75,7 @@ def write_batch(connection: Connection, batch: Batch) -> None:
 def _conversations_first(connection: Connection, batch: Batch) -> None:
     """Every conversation of the batch exists before its rows (foreign keys)."""
     fresh: list[Row] = [{"id": cid, "tenant": None, "name": None, "type": "meeting",
+              "connection_id": None,
               "start_ms": change.first_ms, "end_ms": None, "updated_ms": change.last_ms,
               "last_seq": 0, "meta": {}}
              for cid, change in batch.conversations.items()]
@@ -92,6 +93,8 @@ def _conversations_first(connection: Connection, batch: Batch) -> None:
                               conversations.c.start_ms), else_=upsert.excluded.start_ms),
             "name": func.coalesce(upsert.excluded.name, conversations.c.name),
             "tenant": func.coalesce(conversations.c.tenant, upsert.excluded.tenant),
+            "connection_id": func.coalesce(upsert.excluded.connection_id,
+                                           conversations.c.connection_id),
             "meta": upsert.excluded.meta,
             "end_ms": None,
         }), started)

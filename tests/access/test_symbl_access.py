@@ -8,11 +8,14 @@ from the token endpoint, raw Symbl sockets on loopback (scripted recogniser).
 - ``/v1/subscribe/{connectionId}``: a subscriber of another tenant is refused (error, close
   1008) when the connection's conversation is known, whether it waited for it or came late,
   and sees nothing of it.
+- ``/v1/conversations/{conversationId}``: a caller token that names the connectionId reads
+  the conversation that connection opened, as Symbl's clients do after streaming.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import pytest
@@ -20,7 +23,7 @@ import pytest
 from gateway.auth import Role
 from gateway.http.keys import SYMBL_KEY
 from tests.access.conftest import Gateway, StartGateway
-from tests.access.support import Apps, token
+from tests.access.support import Apps, bearer, token
 from tests.support.symbl_client import Socket, finals, kind_of, silence, start_request
 from tests.symbl.conftest import eventually
 
@@ -157,3 +160,48 @@ async def test_v1_subscribe_refuses_a_watcher_of_another_tenant(
         await ws.close()
         await own.close()
     await asyncio.sleep(0)
+
+
+async def test_a_caller_reads_the_conversation_its_connection_opened(
+        gateways: StartGateway, apps: Apps, http: aiohttp.ClientSession, database: str) -> None:
+    """Symbl's flow: stream with a token, then read the conversation (by the conversationId
+    the socket announced) with the same token. A caller token names the connectionId, which
+    the stored conversation remembers; a token naming another connection is refused."""
+    service = await apps.add(Role.SERVICE, tenant="x")
+    gw = await gateways(database=database)
+    caller = await token(http, gw.url, service, role="caller", conversationIds=["conn-read"])
+    stranger = await token(http, gw.url, service, role="caller", conversationIds=["conn-other"])
+    ws = await stream(gw, "conn-read", caller)
+    try:
+        await ws.send(start_request(speaker=ALICE))
+        cid = (await ws.notice("conversation_created"))["message"]["data"]["conversationId"]
+        assert cid != "conn-read"
+        for frame_bytes in silence(1.6):
+            await ws.send(frame_bytes)
+        await ws.until(lambda m: kind_of(m) == "recognition_result" and m["message"]["isFinal"])
+        await ws.send({"type": "stop_request"})
+        await ws.notice("conversation_completed")
+    finally:
+        await ws.close()
+
+    async def get(path: str, access_token: str) -> tuple[int, Any]:
+        async with http.get(f"{gw.url}/v1/conversations{path}",
+                            headers=bearer(access_token)) as r:
+            return r.status, await r.json()
+
+    for _ in range(50):  # committed within ~200 ms (the audio went faster than real time)
+        status, body = await get(f"/{cid}/messages", caller)
+        if status == 200 and body["messages"]:
+            break
+        await asyncio.sleep(0.1)
+    assert status == 200, body
+    assert body["messages"][0]["text"].lower().startswith("hello thanks for calling support")
+    status, conv = await get(f"/{cid}", caller)
+    assert status == 200 and conv["id"] == cid and conv["endTime"] is not None
+    status, listing = await get("", caller)
+    assert status == 200 and [c["id"] for c in listing["conversations"]] == [cid]
+
+    status, refused = await get(f"/{cid}/messages", stranger)
+    assert (status, refused["code"]) == (403, "conversation_not_in_scope")
+    status, listing = await get("", stranger)
+    assert status == 200 and listing["conversations"] == []

@@ -157,7 +157,8 @@ class SymblSession:
         services = self._services
         start = StartConfig(speaker=request.speaker, language_code=request.language_code,
                             meeting_title=request.meeting_title, raw=insights_body(request.raw),
-                            conversation_id=self.conversation_id, tenant=self.tenant)
+                            conversation_id=self.conversation_id, tenant=self.tenant,
+                            connection_id=self.connection_id)
         try:
             check_language(start, self._settings.language)
             build = services.insights.prepare(start) if services.insights is not None else None
