@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -53,3 +53,23 @@ class TaskSet:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("%s: task failed", self.owner, exc_info=task.exception())
+
+
+async def every(interval: float, work: Callable[[], Awaitable[object]], *, what: str,
+                expected: tuple[type[BaseException], ...] = ()) -> None:
+    """Run ``work()`` now and every ``interval`` seconds until cancelled.
+
+    A failed run is logged (``what`` names it) and the next run retries: a periodic chore
+    (a purge, a renewal) must not die of one database hiccup. ``expected`` exceptions
+    (e.g. "the store is closing") are logged at debug level only.
+    """
+    while True:
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except expected as exc:
+            log.debug("%s skipped: %s", what, exc)
+        except Exception:  # noqa: BLE001 - retried at the next interval
+            log.exception("%s failed; retrying in %g s", what, interval)
+        await asyncio.sleep(interval)

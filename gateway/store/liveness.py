@@ -18,7 +18,6 @@ over by another node) is reopened by its ``conversation_started``, like any id u
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
@@ -27,6 +26,8 @@ from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import Connection, and_, case, or_, select, update
+
+from gateway.tasks import every
 
 from .schema import conversations, participants
 
@@ -105,14 +106,5 @@ class Liveness:
 
     async def run(self) -> None:
         """Rounds until cancelled; a failed round is logged and retried at the next one."""
-        while True:
-            try:
-                await self.round()
-            except asyncio.CancelledError:
-                raise
-            except RuntimeError as exc:  # the store is closing
-                log.debug("conversation store: liveness round skipped: %s", exc)
-            except Exception:  # noqa: BLE001 - a database hiccup: the next round retries
-                log.exception("conversation store: liveness round failed; retrying in %g s",
-                              self.interval)
-            await asyncio.sleep(self.interval)
+        await every(self.interval, self.round, what="conversation store: liveness round",
+                    expected=(RuntimeError,))  # RuntimeError: the store is closing

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from gateway.tasks import every
+
 from . import writer
 from .access import Principal
 from .config import StoreConfig, describe
@@ -205,14 +207,8 @@ class Store:
         return purged
 
     async def _retain(self) -> None:
-        while True:
-            try:
-                await self.purge()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - retried at the next interval
-                log.exception("conversation store: retention purge failed; retrying later")
-            await asyncio.sleep(self.config.purge_interval)
+        await every(self.config.purge_interval, self.purge,
+                    what="conversation store: retention purge")
 
     def stats(self) -> dict[str, Any]:
         """Counters for health pages: what was queued, stored, dropped, rejected."""
