@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -65,6 +66,7 @@ from .pipeline.gate import SpeechGate
 from .relays.manager import RELAYS_KEY, Relays
 from .store import STORE_KEY, StoreConfig, store_cleanup_context
 from .store.recent import StoreRecent
+from .transports.revocation import end_revoked_sessions
 from .transports.symbl.routes import setup_symbl
 from .transports.webrtc.ice import HEALTH_INTERVAL, IceProvider
 from .transports.webrtc.session import SessionServices
@@ -126,6 +128,8 @@ def create_app(
         access.origins.trust(lambda: [n.url for n in cluster.nodes()])
     log.info("%s", access.startup_line(config.host))
     live = LiveSessions()  # every transport's open sessions, for metrics and the drain
+    # A revoked app's calls and streams end at once (docs/access-control.md).
+    access.on_revoked(functools.partial(end_revoked_sessions, live))
     app[LIVE_KEY] = live
     app[DRAIN_KEY] = Drain(admission, live)
     app[ENTRANCE_KEY] = SignalingEntrance()  # /ws and /signal: who connects, first of all

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 
 from aiohttp import web
@@ -37,6 +37,9 @@ from .tokens import Grant, IssuedToken, TokenCodec
 
 log = logging.getLogger(__name__)
 
+RevocationHook = Callable[[Callable[[str], bool]], Awaitable[object]]
+"""Ends a transport's sessions whose app ``revoked(app_id)`` says is no longer active."""
+
 
 class AccessControl:
     def __init__(self, config: AuthConfig, *, registry: AppRegistry | None, key: bytes,
@@ -50,6 +53,7 @@ class AccessControl:
         self.origins = OriginPolicy(config.allowed_origins)
         self.limiter = RequestLimiter(config.limits_storage)
         self.sessions = SessionCounter()
+        self._revocation_hooks: list[RevocationHook] = []
         self._rate = parse_rate(config.rate_limit)
         self._failure_rate = parse_rate(config.auth_failure_limit)
 
@@ -137,9 +141,9 @@ class AccessControl:
     def open_session(self, principal: Principal) -> SessionLease:
         """A slot of the principal's concurrent sessions; 429 when none is free."""
         key = principal.limit_key
-        if key is None or principal.session_limit is None:
+        if key is None:
             return NoLease()
-        return self.sessions.acquire(key, principal.session_limit)
+        return self.sessions.acquire(key, principal.session_limit, subject=principal.subject)
 
     @contextlib.asynccontextmanager
     async def session(self, principal: Principal) -> AsyncIterator[None]:
@@ -187,16 +191,47 @@ class AccessControl:
 
     # -- background ------------------------------------------------------------------------
 
+    def on_revoked(self, hook: RevocationHook) -> None:
+        """Call ``hook(revoked)`` after the apps change; ``revoked(app_id)`` tells whether an
+        app may no longer be used (revoked or removed): its sessions are to end now."""
+        self._revocation_hooks.append(hook)
+
     async def watch_apps(self) -> None:
-        """Re-read the apps registry every ``reload_interval`` s (run as a task)."""
+        """Re-read the apps registry every ``reload_interval`` s (run as a task), and end
+        what the tokens of apps that are no longer active still hold open."""
         if self.registry is None:
             return
         while True:
             await asyncio.sleep(self.config.reload_interval)
             try:
-                await self.registry.refresh()
+                if await self.registry.refresh():
+                    await self.end_revoked()
             except Exception:  # a broken registry must not stop the watcher
                 log.exception("reloading the apps registry failed")
+
+    async def end_revoked(self) -> None:
+        """End the live sessions of apps that are not active (any more).
+
+        A token is checked when a session opens, so without this a revoked app's calls and
+        consoles would run on for as long as they last. The hooks first (each transport
+        ends its sessions in its own wire format: an ``app_revoked`` error, then the close),
+        then any socket still holding a lease of such an app is cancelled.
+        """
+        if self.registry is None:
+            return
+        active = {app.app_id for app in await self.registry.list() if app.active}
+
+        def revoked(app_id: str) -> bool:
+            return app_id not in active
+
+        results = await asyncio.gather(*(hook(revoked) for hook in self._revocation_hooks),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("ending a revoked app's sessions failed: %r", result)
+        for lease in self.sessions.held_by(revoked):
+            if lease.on_revoke is not None:
+                lease.on_revoke()
 
 
 def _is_loopback(host: str) -> bool:

@@ -47,6 +47,9 @@ def hold_session(access: AccessControl, principal: Principal) -> SessionLease:
     if task is None:  # not inside a handler: the caller must release the lease itself
         return lease
     task.add_done_callback(lambda _task: lease.release())
+    # Its app revoked: the socket ends with its handler (unless the entrance's own session
+    # ended it first, with a message in its wire format).
+    lease.on_revoke = task.cancel
     return lease
 
 

@@ -11,13 +11,16 @@ per request here: its in-memory storage expires events through a thread hop per 
 Concurrent sessions are a counter, not a rate: a slot is taken when a socket opens and
 given back when it closes, which ``limits`` (time windows, no release) cannot express.
 :class:`SessionCounter` is a dict of counts behind a lease that can only be released once;
-a multi-node version keeps the counts in Redis behind the same two calls.
+a multi-node version keeps the counts in Redis behind the same two calls. The counter also
+knows the leases it holds and whose app each belongs to, so a revoked app's sockets can be
+ended (``SessionLease.on_revoke``, set by whoever holds the lease).
 """
 
 from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -86,24 +89,34 @@ def _window(rate: limits.RateLimitItem) -> str:
 
 
 class SessionLease(Protocol):
+    """One open session's slot. ``on_revoke``: how its holder ends the session when the
+    app it belongs to is revoked (None: the holder ends it some other way)."""
+
+    on_revoke: Callable[[], object] | None
+
     def release(self) -> None: ...
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Lease:
     counter: SessionCounter
     key: str
+    subject: str  # the app the token belongs to
     released: bool = field(default=False)
+    on_revoke: Callable[[], object] | None = None
 
     def release(self) -> None:
         """Give the slot back; a second call does nothing."""
         if not self.released:
             self.released = True
-            self.counter._release(self.key)
+            self.counter._release(self)
 
 
+@dataclass(slots=True)
 class NoLease:
     """The lease of an unlimited principal (open mode)."""
+
+    on_revoke: Callable[[], object] | None = None
 
     def release(self) -> None:
         return None
@@ -114,20 +127,30 @@ class SessionCounter:
 
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
+        self._held: set[_Lease] = set()
 
-    def acquire(self, key: str, limit: int) -> SessionLease:
+    def acquire(self, key: str, limit: int | None, *, subject: str = "") -> SessionLease:
+        """A slot for ``key`` (``limit`` None: counted, never refused)."""
         current = self._counts.get(key, 0)
-        if current >= limit:
+        if limit is not None and current >= limit:
             raise too_many(TOO_MANY_SESSIONS,
                            f"this token already has {current} open sessions (limit {limit})",
                            SESSION_RETRY_AFTER)
         self._counts[key] = current + 1
-        return _Lease(self, key)
+        lease = _Lease(self, key, subject)
+        self._held.add(lease)
+        return lease
+
+    def held_by(self, subjects: Callable[[str], bool]) -> list[SessionLease]:
+        """The open leases whose app ``subjects(app_id)`` selects."""
+        return [lease for lease in self._held if subjects(lease.subject)]
 
     def open(self, key: str) -> int:
         return self._counts.get(key, 0)
 
-    def _release(self, key: str) -> None:
+    def _release(self, lease: _Lease) -> None:
+        self._held.discard(lease)
+        key = lease.key
         left = self._counts.get(key, 0) - 1
         if left > 0:
             self._counts[key] = left

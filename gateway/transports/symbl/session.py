@@ -33,6 +33,7 @@ from typing import Protocol
 from gateway.asr.base import Recognizer
 from gateway.asr.remote import RecognizerUnavailable
 from gateway.auth import Principal, creation_tenant
+from gateway.auth.errors import APP_REVOKED
 from gateway.config import SessionSettings
 from gateway.conversation.admission import Admission
 from gateway.conversation.conversation import ConversationFull
@@ -308,6 +309,16 @@ class SymblSession:
             await sink.hang_up(code)
             self._services.bus.detach(self.conversation_id, sink)
         await self._teardown()
+
+    async def revoke(self, why: str) -> None:
+        """Its token's app was revoked: the socket hears ``app_revoked`` in Symbl's error
+        shape, the conversation ends as after ``stop_request``, the socket closes (1008)."""
+        sink = self.sink
+        if sink is not None and self.state is not State.ENDED:
+            sink.say([streaming.encode(RealtimeError(
+                APP_REVOKED, why, details="ask the gateway's operator for new credentials"
+            ).body())])
+        await self.finish(POLICY_VIOLATION)
 
     async def _expire(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -28,6 +28,7 @@ from aiortc import RTCPeerConnection
 
 from gateway.asr.remote import RecognizerUnavailable
 from gateway.auth import AuthError, Principal
+from gateway.auth.errors import APP_REVOKED
 from gateway.conversation.admission import Ticket
 from gateway.conversation.member import Member
 from gateway.conversation.presence import LeaveReason
@@ -192,6 +193,14 @@ class WebRtcSession:
         if self.resumable:
             self.client.detach()
             return
+        await self.end("dropped")
+
+    async def revoke(self, why: str) -> None:
+        """Its token's app was revoked: the client hears ``app_revoked`` and the session
+        ends now, ``dropped`` for the others (its token could not resume it anyway)."""
+        if self._stopping:
+            return
+        await self.client.notify(protocol.error(APP_REVOKED, why))
         await self.end("dropped")
 
     async def draining(self, within: float) -> None:
