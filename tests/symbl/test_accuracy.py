@@ -17,7 +17,8 @@ vosk-model-small-en-us-0.15). Bounds, from what each path does to the signal:
   model uses: at most 5 extra errors;
 * MediaRecorder WebM/Opus at 64 kbit/s in 250 ms chunks cut anywhere: a lossy codec, at
   most 5 extra errors.
-(Decoding alone, without the transport, measured +0, +1 and +1: tests/transports.)
+(Decoding alone, without the transport, measured +0, +1 and +1; FLAC and the 48 kHz browser
+snippet are checked at the decoder: tests/transports/test_symbl_codecs_vosk.py.)
 """
 
 from __future__ import annotations
