@@ -17,12 +17,15 @@ import pytest
 
 from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
 from gateway.auth import Role
+from gateway.auth.app_file import FileAppRegistry
+from gateway.http.keys import WEBRTC_KEY
 from tests.access.calls import Calls
 from tests.access.conftest import StartGateway
 from tests.access.support import Apps, token
 from tests.e2e.conftest import launch_browser  # noqa: F401 - the browser fixture
 from tests.e2e.support import LaunchBrowser
 from tests.e2e.test_browser import wait_js
+from tests.e2e.test_call import shoot
 from tests.support.speech import SpeechSample
 
 pytestmark = pytest.mark.slow
@@ -85,6 +88,28 @@ async def test_the_page_joins_with_the_token_in_its_link_and_explains_refusals(
     await wait_js(page, "() => window.gateway.state === 'connected'", timeout=30)
     await page.click("#leave-button")
     await wait_js(page, "() => window.gateway.state === 'ended'", timeout=20)
+
+
+async def test_revoking_the_app_ends_the_call_on_the_page_in_words(
+        gateways: StartGateway, apps: Apps, launch_browser: LaunchBrowser,  # noqa: F811
+        http: aiohttp.ClientSession, tmp_path: Path) -> None:
+    backend = await apps.add(Role.SERVICE)
+    gw = await gateways(recognizer=ScriptedRecognizer(SCRIPT))
+    mine = await token(http, gw.url, backend, role="caller", conversationIds=["page-3"])
+    page = await open_page(launch_browser, tmp_path,
+                           f"{gw.url}/?conversation=page-3#access_token={mine}")
+    await page.click("#call-button")
+    await wait_js(page, "() => window.gateway.state === 'connected'", timeout=30)
+
+    await FileAppRegistry.load(apps.path).revoke(backend.app_id)  # gateway apps revoke
+
+    await wait_js(page, "() => window.gateway.state === 'error'", timeout=10)
+    assert (await page.evaluate("window.gateway.errors"))[-1]["code"] == "app_revoked"
+    alert = await page.locator("#alert").inner_text()
+    assert "Access to this call has been withdrawn" in alert, alert
+    assert not await page.evaluate("window.gateway.reconnecting")  # no resume attempts
+    await shoot(page, "revoked")
+    assert not gw.app[WEBRTC_KEY].sessions
 
 
 async def test_the_console_signed_in_by_link_lists_stored_calls_and_opens_their_transcript(
