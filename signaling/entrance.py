@@ -5,12 +5,14 @@ asks the entrance at ``ENTRANCE_KEY`` (if the application installed one) who the
 the answer, a principal, is handed to ``SessionFactory.open``/``resume`` unexamined, and the
 session decides what it may join. A refusal never reaches the protocol: the WebSocket
 carrier returns the response the entrance already sent; the HTTP carrier lets the
-entrance's HTTP error through.
+entrance's HTTP error through. The entrance also says which other origins' pages may use
+the HTTP carrier (``cors``): a page redirected to a node on another host name reaches it
+with ``fetch``, which the browser allows only with CORS answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -32,6 +34,11 @@ class Entrance(Protocol):
         the application's own refusal to refuse."""
         ...
 
+    def cors(self, request: web.Request) -> Mapping[str, str]:
+        """CORS answer headers for a page of another origin allowed to signal here
+        (``Access-Control-Allow-Origin`` and its companions); empty when it is not."""
+        ...
+
 
 ENTRANCE_KEY: web.AppKey[Entrance] = web.AppKey("signaling_entrance", Entrance)
 
@@ -40,6 +47,13 @@ async def admit_websocket(request: web.Request) -> Any:
     """The entrance's verdict for a WebSocket (None when no entrance is installed)."""
     entrance = request.app.get(ENTRANCE_KEY)
     return None if entrance is None else await entrance.websocket(request)
+
+
+def cors_for(request: web.Request) -> Mapping[str, str]:
+    """The entrance's CORS headers for ``request`` (none without an entrance: same origin
+    only)."""
+    entrance = request.app.get(ENTRANCE_KEY)
+    return {} if entrance is None else entrance.cors(request)
 
 
 async def admit_http(request: web.Request) -> tuple[Any, Release | None]:

@@ -18,6 +18,11 @@ The same messages as ``/ws``, moved by plain HTTP requests:
 Requests name their connection with the ``X-Signal-Connection`` and ``X-Signal-Secret``
 headers (or ``connection`` and ``secret`` in the query, for EventSource clients, which
 cannot set headers). One event stream or poll at a time: a new one replaces the old.
+
+Pages of another origin that the entrance allows (a node of the same cluster on its own
+host name, an ``--allowed-origin``) get CORS answers: every ``/signal`` response carries
+the entrance's headers, and ``OPTIONS`` answers the browser's preflight (the requests carry
+JSON and the ``X-Signal-*`` headers, so the browser asks first).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from aiohttp import web
 
 from . import protocol
 from .connection import CLOSE_OK, Registry, SignalingConnection
-from .entrance import admit_http
+from .entrance import admit_http, cors_for
 from .http_link import HEARTBEAT, LINGER, Link, Links
 from .interface import SessionFactory
 
@@ -98,6 +103,33 @@ def setup(app: web.Application, factory: Callable[[], SessionFactory], registry:
     app.router.add_delete("/signal", close_handler)
     app.router.add_get("/signal/events", events_handler)
     app.router.add_get("/signal/poll", poll_handler)
+    for path in ("/signal/open", "/signal", "/signal/events", "/signal/poll"):
+        app.router.add_route("OPTIONS", path, _preflight)
+    app.on_response_prepare.append(_add_cors)
+
+
+PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Last-Event-ID, "
+                                    "X-Signal-Connection, X-Signal-Secret",
+    "Access-Control-Max-Age": "600",
+}
+
+
+async def _preflight(request: web.Request) -> web.Response:
+    """The browser's question before a cross-origin ``fetch``: yes for allowed origins."""
+    cors = cors_for(request)
+    if not cors:
+        return web.json_response(protocol.error(
+            "origin_not_allowed", "pages of this origin may not signal here"), status=403)
+    return web.Response(status=204, headers={**cors, **PREFLIGHT})
+
+
+async def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
+    """Every ``/signal`` answer (errors and event streams too) readable by allowed pages."""
+    if request.path.startswith("/signal") and request.method != "OPTIONS" \
+            and "Origin" in request.headers:
+        response.headers.update(cors_for(request))
 
 
 async def close_all(app: web.Application) -> None:

@@ -31,7 +31,7 @@ from .access import AccessControl
 from .errors import AuthError
 from .principal import Principal
 from .quotas import SessionLease
-from .routes import ACCESS_KEY, refuse_websocket
+from .routes import ACCESS_KEY, cors_headers, refuse_websocket
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,11 @@ class SignalingEntrance:
 
     async def websocket(self, request: web.Request) -> Principal | web.StreamResponse:
         return await admit_socket(request)
+
+    def cors(self, request: web.Request) -> Mapping[str, str]:
+        """Pages of allowed origins (``--allowed-origin``, the cluster's other nodes) may
+        use the HTTP carrier from their own origin."""
+        return cors_headers(request, request.app[ACCESS_KEY])
 
     async def http(self, request: web.Request) -> tuple[Principal, Callable[[], None]]:
         """The HTTP carrier's connection outlives the request that opens it: its session

@@ -107,11 +107,12 @@ class OriginPolicy:
             normalized = normalize_origin(origin)
         except ValueError:
             return False
-        if normalized in self.allowed or normalized in self._trusted_origins():
+        if normalized in self.allowed or normalized in self.trusted_origins():
             return True
         return host is not None and _authority(normalized) == _host_authority(host)
 
-    def _trusted_origins(self) -> set[str]:
+    def trusted_origins(self) -> set[str]:
+        """The origins ``trust`` provides now (the cluster's live nodes)."""
         trusted = set()
         for value in self._trusted():
             try:

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .csp import page_headers
+
 
 def setup(app: web.Application, web_root: Path) -> None:
     async def console(request: web.Request) -> web.StreamResponse:
         # FileResponse answers 404 itself when the file is missing; no blocking stat here.
-        return web.FileResponse(web_root / "console.html",
-                                headers={"Cache-Control": "no-cache"})
+        return web.FileResponse(web_root / "console.html", headers=page_headers(request))
 
     async def slash(request: web.Request) -> web.StreamResponse:
         raise web.HTTPPermanentRedirect("/console")

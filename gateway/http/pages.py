@@ -6,11 +6,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .csp import page_headers
+
 
 def setup(app: web.Application, web_root: Path) -> None:
     async def index(request: web.Request) -> web.StreamResponse:
         # FileResponse itself answers 404 when the file is missing; no blocking stat here.
-        return web.FileResponse(web_root / "index.html", headers={"Cache-Control": "no-cache"})
+        return web.FileResponse(web_root / "index.html", headers=page_headers(request))
 
     async def favicon(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(web_root / "favicon.svg",
