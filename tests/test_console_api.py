@@ -365,9 +365,12 @@ async def test_the_console_page_is_served(
     gw = await scripted_gateway(start_gateway)
     async with http.get(f"{gw.url}/console") as r:
         assert r.status == 200 and "text/html" in r.headers["Content-Type"]
+        policy = r.headers["Content-Security-Policy"]
         page = await r.text()
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert "/static/console.js" in page and "/static/console.css" in page
-    for asset in ("console.js", "console.css"):
+    assert "/static/base.css" in page
+    for asset in ("console.js", "base.css", "console.css"):
         async with http.get(f"{gw.url}/static/{asset}") as r:
             assert r.status == 200
     async with http.get(f"{gw.url}/console/", allow_redirects=False) as r:
