@@ -31,13 +31,18 @@ async def test_revoking_an_app_ends_its_calls_streams_and_consoles(
         call = await calls.join(gw.url, doomed_token, "Greta", "room-1", 60)
         stream = await Socket.open(gw.url, "conn-doomed", query=f"access_token={doomed_token}")
         await stream.send(start_request(speaker=ALICE))
-        cid = (await stream.notice("conversation_created"))["message"]["data"][
-            "conversationId"]
-        console = await http.ws_connect(ws_url(gw.url, f"/subscribe/{cid}", doomed_token))
-        assert (await console.receive_json(timeout=5))["type"] == "subscribed"
+        await stream.notice("conversation_created")
         other = await Socket.open(gw.url, "conn-kept", query=f"access_token={kept_token}")
         await other.send(start_request(speaker=ALICE))
-        await other.notice("conversation_created")
+        kept_cid = (await other.notice("conversation_created"))["message"]["data"][
+            "conversationId"]
+        # The doomed app's agent watches the *kept* app's conversation (same tenant): its
+        # sockets can only end because of the revocation, not because the call ended.
+        console = await http.ws_connect(ws_url(gw.url, f"/subscribe/{kept_cid}", doomed_token))
+        assert (await console.receive_json(timeout=5))["type"] == "subscribed"
+        listener = await http.ws_connect(ws_url(gw.url, "/v1/subscribe/conn-kept",
+                                                doomed_token))
+        assert (await listener.receive_json(timeout=5))["type"] == "subscribed"
 
         await FileAppRegistry.load(apps.path).revoke(doomed.app_id)  # gateway apps revoke
 
@@ -51,10 +56,12 @@ async def test_revoking_an_app_ends_its_calls_streams_and_consoles(
         told = await call.client.error(timeout=10)
         assert told["code"] == "app_revoked", told
         await eventually(lambda: not gw.app[WEBRTC_KEY].sessions, timeout=10)
-        # The console: its socket ends.
-        while (await console.receive(timeout=10)).type not in (
-                aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-            pass
+        # The console and the Symbl subscriber: their sockets end (the call they watch goes on).
+        for socket in (console, listener):
+            while (await socket.receive(timeout=10)).type not in (
+                    aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.CLOSING):
+                pass
         assert "conn-doomed" not in gw.app[SYMBL_KEY].sessions
 
         # The other app's stream is untouched: it still recognises speech.
@@ -70,6 +77,7 @@ async def test_revoking_an_app_ends_its_calls_streams_and_consoles(
         assert codes == ["app_revoked"], codes
         await refused.close()
         await console.close()
+        await listener.close()
     finally:
         await calls.close()
         await asyncio.sleep(0)

@@ -136,6 +136,9 @@ async def subscribe_handler(request: web.Request) -> web.StreamResponse:
         lease = access.open_session(principal)
     except AuthError as exc:
         return await _refuse(request, exc)
+    handler = asyncio.current_task()
+    if handler is not None:  # its app revoked: the subscriber's socket ends
+        lease.on_revoke = handler.cancel
     try:
         ws = _websocket(request, 4096)
         await ws.prepare(request)
