@@ -22,6 +22,7 @@ from aiohttp import web
 
 from gateway.auth import ACCESS_KEY, Action, AuthError, Principal, refuse_websocket
 from gateway.auth import websocket_response as auth_websocket_response
+from gateway.auth.quotas import SessionLease
 from gateway.config import SessionSettings
 from gateway.conversation.insights import InsightsProvider
 from gateway.http.keys import (
@@ -90,7 +91,12 @@ def _bad_connection_id() -> RealtimeError:
         fatal=True, close_code=POLICY_VIOLATION)
 
 
-async def streaming_handler(request: web.Request) -> web.StreamResponse:
+Admitted = tuple[str, Principal, SessionLease]
+
+
+async def _admit(request: web.Request, action: Action) -> Admitted | web.StreamResponse:
+    """The connectionId, who connects and a slot of its token's sessions, once it may
+    ``action`` the connection; or the socket that already told it why not."""
     connection_id = _connection_id(request)
     if connection_id is None:
         return await _refuse(request, _bad_connection_id())
@@ -99,10 +105,18 @@ async def streaming_handler(request: web.Request) -> web.StreamResponse:
         return await _refuse(request, principal)
     access = request.app[ACCESS_KEY]
     try:
-        access.authorize(principal, Action.JOIN, connection_id)
+        access.authorize(principal, action, connection_id)
         lease = access.open_session(principal)
     except AuthError as exc:
         return await _refuse(request, exc)
+    return connection_id, principal, lease
+
+
+async def streaming_handler(request: web.Request) -> web.StreamResponse:
+    admitted = await _admit(request, Action.JOIN)
+    if isinstance(admitted, web.StreamResponse):
+        return admitted
+    connection_id, principal, lease = admitted
     transport = request.app[SYMBL_KEY]
     owner = object()  # this socket, as the session's owner
     try:
@@ -123,19 +137,11 @@ async def streaming_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def subscribe_handler(request: web.Request) -> web.StreamResponse:
-    connection_id = _connection_id(request)
-    if connection_id is None:
-        return await _refuse(request, _bad_connection_id())
-    principal = await authenticate_ws(request)
-    if isinstance(principal, AuthError):
-        return await _refuse(request, principal)
+    admitted = await _admit(request, Action.WATCH)
+    if isinstance(admitted, web.StreamResponse):
+        return admitted
+    connection_id, principal, lease = admitted
     subscriptions = request.app[SUBSCRIPTIONS_KEY]
-    access = request.app[ACCESS_KEY]
-    try:
-        access.authorize(principal, Action.WATCH, connection_id)
-        lease = access.open_session(principal)
-    except AuthError as exc:
-        return await _refuse(request, exc)
     handler = asyncio.current_task()
     if handler is not None:  # its app revoked: the subscriber's socket ends
         lease.on_revoke = handler.cancel
