@@ -30,6 +30,7 @@ from gateway.http.keys import (
     RECOGNIZER_KEY,
 )
 from gateway.pipeline.gate import SpeechGate
+from gateway.store import STORE_KEY
 
 from . import metrics
 from .live import LIVE_KEY, session_state
@@ -59,6 +60,8 @@ class GatewayCollector(Collector):
             yield from self._conversations()
         if BUS_KEY in app:
             yield from self._outputs()
+        if STORE_KEY in app:
+            yield from self._store()
         yield from self._turn()
         yield from self._runtime()
 
@@ -180,6 +183,30 @@ class GatewayCollector(Collector):
             "gateway_bus_conversations",
             "Conversations with outputs attached (live, or watched before their call)",
             value=len(conversations))
+
+    def _store(self) -> Iterator[Metric]:
+        store = self._app[STORE_KEY]
+        s = store.sink.stats
+        yield GaugeMetricFamily("gateway_store_pending",
+                                "Results waiting for the database (bounded: beyond the limit "
+                                "the oldest are dropped)", value=store.sink.pending)
+        results = CounterMetricFamily("gateway_store_results",
+                                      "Results the store handled, by outcome", labels=["outcome"])
+        for outcome, count in (("stored", s.stored), ("skipped", s.skipped),
+                               ("dropped", s.dropped), ("rejected", s.rejected),
+                               ("suppressed", s.suppressed)):
+            results.add_metric([outcome], count)
+        yield results
+        commits = CounterMetricFamily("gateway_store_commits", "Database transactions",
+                                      labels=["result"])
+        commits.add_metric(["ok"], s.commits)
+        commits.add_metric(["failed"], s.failed_commits)
+        yield commits
+        if store.keeper is not None:
+            yield CounterMetricFamily(
+                "gateway_store_abandoned_closed",
+                "Open conversations of killed gateways this gateway closed (--abandoned-after)",
+                value=store.keeper.closed)
 
     def _turn(self) -> Iterator[Metric]:
         ice = self._app[ICE_KEY]

@@ -89,6 +89,7 @@ class Liveness:
         self._live = live
         self.interval = interval
         self.abandoned_after = abandoned_after
+        self.closed = 0  # abandoned conversations this gateway closed (a metric)
 
     async def round(self, now_ms: int | None = None) -> Swept:
         now = now_ms if now_ms is not None else int(time.time() * 1000)
@@ -97,6 +98,7 @@ class Liveness:
         work = partial(sweep, live=tuple(self._live()), now_ms=now,
                        cutoff_ms=now - int(self.abandoned_after * 1000))
         swept = await self._command(work)
+        self.closed += len(swept.closed)
         if swept.closed:
             log.warning("conversation store: closed %d conversation(s) whose gateway stopped "
                         "without ending them (nothing heard for %g s): %s", len(swept.closed),

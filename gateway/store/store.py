@@ -53,6 +53,7 @@ class Store:
         self.sink = StoreSink(config, self._run_write)
         self._retention: asyncio.Task[None] | None = None
         self._liveness: asyncio.Task[None] | None = None
+        self.keeper: Liveness | None = None  # the running liveness rounds (keep_alive)
         self.schema_revision: str | None = None
 
     @classmethod
@@ -101,7 +102,7 @@ class Store:
         """:meth:`liveness` rounds from now until the store closes; the first runs at once."""
         if self._liveness is not None:
             raise RuntimeError("keep_alive already started")
-        liveness = self.liveness(live)
+        liveness = self.keeper = self.liveness(live)
         self._liveness = asyncio.get_running_loop().create_task(liveness.run(),
                                                                 name="store-liveness")
         return liveness

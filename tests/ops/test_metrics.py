@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -12,8 +14,10 @@ from aiortc.mediastreams import AudioStreamTrack
 from gateway.asr.scripted import ScriptedPhrase, ScriptedRecognizer
 from gateway.http.keys import ADMISSION_KEY
 from gateway.observability.metrics import count_error
+from gateway.store import Store, StoreConfig
 from tests.conftest import RunningGateway, StartGateway
 from tests.rtc_client import GatewayClient
+from tests.store.stream import build_conversation
 
 from .scrape import scrape, total, value
 
@@ -129,3 +133,35 @@ async def test_error_codes_are_label_safe(gateway: RunningGateway) -> None:
     samples = await scrape(gateway.url)
     assert value(samples, "gateway_errors_total", source="signaling", code="bad_json") >= 1
     assert value(samples, "gateway_errors_total", source="signaling", code="other") >= 1
+
+
+async def test_the_store_series(start_gateway: StartGateway, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'store.db'}"
+    # A conversation a killed gateway left open an hour ago: the new gateway closes it.
+    store = await Store.open(StoreConfig(database))
+    for result in build_conversation("left-open", started=datetime.now(UTC) - timedelta(hours=1),
+                                     lines=2, ended=False).results:
+        store.sink.send(result)
+    await store.close()
+    gw = await start_gateway(recognizer=ScriptedRecognizer(SCRIPT), database=database)
+    client = GatewayClient(gw.url)
+    await client.connect()
+    client.peer(AudioStreamTrack())
+    try:
+        await client.offer({"conversationId": "stored-call"})
+        await client.wait_result(lambda m: m.get("type") == "message_response", timeout=15)
+        await client.bye()
+    finally:
+        await client.close()
+    for _ in range(50):  # committed within ~200 ms
+        samples = await scrape(gw.url)
+        if value(samples, "gateway_store_pending") == 0 and total(
+                samples, "gateway_store_results_total", outcome="stored") >= 6:
+            break
+        await asyncio.sleep(0.1)
+    assert value(samples, "gateway_store_pending") == 0
+    assert total(samples, "gateway_store_results_total", outcome="stored") >= 6
+    assert total(samples, "gateway_store_results_total", outcome="dropped") == 0
+    assert total(samples, "gateway_store_commits_total", result="ok") >= 1
+    assert total(samples, "gateway_store_commits_total", result="failed") == 0
+    assert value(samples, "gateway_store_abandoned_closed_total") == 1
