@@ -219,7 +219,14 @@ class AccessControl:
         """
         if self.registry is None:
             return
-        active = {app.app_id for app in await self.registry.list() if app.active}
+        apps = await self.registry.list()
+        if not apps:
+            # A deleted or emptied apps file (a deploy mistake more often than a decision):
+            # new sessions are refused, but live calls are not cut for it.
+            log.warning("the apps registry has no apps: new sessions are refused, live ones "
+                        "go on (revoke apps with 'gateway apps revoke' to end theirs)")
+            return
+        active = {app.app_id for app in apps if app.active}
 
         def revoked(app_id: str) -> bool:
             return app_id not in active

@@ -8,7 +8,7 @@ import asyncio
 
 import aiohttp
 
-from gateway.auth import Role
+from gateway.auth import ACCESS_KEY, Role
 from gateway.auth.app_file import FileAppRegistry
 from gateway.http.keys import SYMBL_KEY, WEBRTC_KEY
 from tests.access.calls import Calls
@@ -81,3 +81,32 @@ async def test_revoking_an_app_ends_its_calls_streams_and_consoles(
     finally:
         await calls.close()
         await asyncio.sleep(0)
+
+
+async def test_an_emptied_apps_file_refuses_new_sessions_but_cuts_no_call(
+        gateways: StartGateway, apps: Apps, http: aiohttp.ClientSession) -> None:
+    agent = await apps.add(Role.AGENT, tenant="x")
+    gw = await gateways()
+    agent_token = await token(http, gw.url, agent)
+    stream = await Socket.open(gw.url, "conn-stays", query=f"access_token={agent_token}")
+    try:
+        await stream.send(start_request(speaker=ALICE))
+        await stream.notice("conversation_created")
+        apps.path.write_text('{"version": 1, "apps": []}\n')  # a deploy mistake
+        registry = gw.app[ACCESS_KEY].registry
+        assert registry is not None
+        for _ in range(50):  # the reload comes within 0.2 s
+            if not await registry.list():
+                break
+            await asyncio.sleep(0.1)
+        again = await Socket.open(gw.url, "conn-new", query=f"access_token={agent_token}")
+        refused = [m.get("code") for m in await again.rest() if isinstance(m, dict)]
+        await again.close()
+        assert refused == ["app_revoked"]
+        for frame in silence(1.6):  # the live stream goes on
+            await stream.send(frame)
+        await stream.until(lambda m: kind_of(m) == "recognition_result"
+                           and m["message"]["isFinal"])
+        assert "conn-stays" in gw.app[SYMBL_KEY].sessions
+    finally:
+        await stream.close()
