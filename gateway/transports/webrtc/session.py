@@ -96,13 +96,9 @@ class WebRtcSession:
         return self._tasks.closing
 
     @property
-    def _stopping(self) -> bool:
-        return self._tasks.closing
-
-    @property
     def resumable(self) -> bool:
         """A resume may continue it now: the client asked, got its token, and it lives."""
-        return self.client.can_resume and not self._stopping
+        return self.client.can_resume and not self.stopping
 
     # -- SignalingSession ---------------------------------------------------------------
 
@@ -167,7 +163,7 @@ class WebRtcSession:
         return Answer(answer_sdp, member.conversation.id, warnings, *resume)
 
     async def add_candidate(self, candidate: RemoteCandidate) -> None:
-        if self.media is None or self._stopping:
+        if self.media is None or self.stopping:
             raise SessionError("session_closed", "this session has ended", fatal=True)
         await self.media.add_candidate(candidate)
 
@@ -198,7 +194,7 @@ class WebRtcSession:
     async def revoke(self, why: str) -> None:
         """Its token's app was revoked: the client hears ``app_revoked`` and the session
         ends now, ``dropped`` for the others (its token could not resume it anyway)."""
-        if self._stopping:
+        if self.stopping:
             return
         await self.client.notify(protocol.error(APP_REVOKED, why))
         await self.end("dropped")
@@ -209,7 +205,7 @@ class WebRtcSession:
         conversation, on a node that is ready) while this one goes on. Other clients hear
         nothing new: they get the ordinary end (last results, ``bye``/close) at the drain's
         timeout, as before."""
-        if self._stopping or not self.client.can_resume:
+        if self.stopping or not self.client.can_resume:
             return
         await self.client.notify(protocol.reconnect(
             "draining", round(within, 1),
@@ -249,7 +245,7 @@ class WebRtcSession:
         shielded, so a timeout or a cancelled caller can never leave a relay connection or
         a console socket open.
         """
-        if self._stopping:
+        if self.stopping:
             await self._closed.wait()
             return
         self._tasks.close()
@@ -283,7 +279,7 @@ class WebRtcSession:
         return result
 
     async def _media_down(self, path: MediaPath, state: str) -> None:
-        if self._stopping:
+        if self.stopping:
             return
         code = "ice_failed" if state == "failed" else "peer_closed"
         absence = self.client.absence
@@ -301,7 +297,7 @@ class WebRtcSession:
         self.spawn(self.end("dropped"))
 
     async def _media_timeout(self, path: MediaPath) -> None:
-        if self._stopping:
+        if self.stopping:
             return
         await self.client.notify(protocol.error(
             "connect_timeout",
@@ -310,7 +306,7 @@ class WebRtcSession:
         self.spawn(self.end("dropped"))
 
     def _reconnecting(self, away: bool) -> None:
-        if self.member is not None and not self._stopping:
+        if self.member is not None and not self.stopping:
             self.member.set_reconnecting(away)
 
     def _expired(self) -> None:
@@ -321,13 +317,13 @@ class WebRtcSession:
     # -- lifecycle ----------------------------------------------------------------------
 
     def _present_member(self) -> Member:
-        if self.member is None or self._stopping:
+        if self.member is None or self.stopping:
             raise SessionError("session_closed", "this session has ended", fatal=True)
         return self.member
 
     def _check_alive(self) -> None:
         """Stop a negotiation that a shutdown or a vanished peer overtook."""
-        if self._stopping:
+        if self.stopping:
             raise SessionError("session_closed", "this session has ended", fatal=True)
 
     async def _teardown(self) -> None:
