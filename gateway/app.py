@@ -251,8 +251,7 @@ def create_app(
         # sessions flushed at shutdown are committed.
         app.cleanup_ctx.append(store_cleanup_context(StoreConfig(
             database=config.database, retention_days=config.retention_days,
-            abandoned_after=config.abandoned_after,
-            alive_interval=config.abandoned_after / 5)))
+            abandoned_after=config.abandoned_after)))
     if node is not None:  # joins before the conversations start, leaves after they end
         app[CLUSTER_KEY] = node
         app.cleanup_ctx.append(node.context)

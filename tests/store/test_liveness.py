@@ -17,7 +17,7 @@ from tests.store.conftest import OpenStore, StartApi
 from tests.store.stream import build_conversation
 
 HOUR_AGO = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-FAST = {"alive_interval": 0.05, "abandoned_after": 0.5}
+FAST = {"abandoned_after": 0.5}  # renewed every 0.1 s
 
 
 def row(connection: Connection, cid: str) -> dict[str, Any]:
@@ -73,7 +73,7 @@ async def test_a_killed_gateways_call_ends_at_its_last_activity(
 async def test_live_conversations_are_renewed_and_never_closed(open_store: OpenStore) -> None:
     # Two gateways on one database (a cluster, or several sharing PostgreSQL): each renews
     # its own call; a third conversation, whose gateway is gone, is closed by either.
-    config = {"alive_interval": 0.1, "abandoned_after": 1.5}
+    config = {"abandoned_after": 1.5}  # renewed every 0.3 s
     a, b = await open_store(**config), await open_store(**config)
     a.keep_alive(lambda: ["on-a"])
     b.keep_alive(lambda: ["on-b"])
@@ -121,7 +121,8 @@ async def test_a_conversation_that_ended_keeps_its_own_end(open_store: OpenStore
     assert (await store.read(row, "ended-1"))["end_ms"] == end
 
 
-def test_abandoned_after_must_cover_two_renewals() -> None:
-    with pytest.raises(StoreConfigError, match="twice"):
-        StoreConfig("sqlite:///x.db", alive_interval=60, abandoned_after=90)
-    StoreConfig("sqlite:///x.db", alive_interval=60, abandoned_after=120)
+def test_live_conversations_are_renewed_five_times_per_deadline() -> None:
+    assert StoreConfig("sqlite:///x.db").alive_interval == 60  # default deadline: 300 s
+    assert StoreConfig("sqlite:///x.db", abandoned_after=10).alive_interval == 2
+    with pytest.raises(StoreConfigError, match="positive"):
+        StoreConfig("sqlite:///x.db", abandoned_after=0)
