@@ -81,7 +81,9 @@ async def test_beyond_the_buffer_the_loss_is_counted_and_reported(
     # Counted lost: never confirmed. Part of it was written before the loss and may have
     # arrived after all (the last moments before the kill).
     maybe = link.buffer.unconfirmed_cost
-    assert 1.8 <= link.lost <= 3.0 and link.lost - maybe - 1e-6 <= missing <= link.lost + 1e-6
+    # 3 s offered while down, less the 1 s buffer, plus what was unconfirmed at the kill and
+    # what came in while the reconnect backed off (more of both on a loaded machine).
+    assert 1.8 <= link.lost <= 3.5 and link.lost - maybe - 1e-6 <= missing <= link.lost + 1e-6
     assert covered[-16000:].all()  # the call went on: its end arrived
     drops = published.statuses("audio_dropped")
     assert drops and sum(d["droppedSeconds"] for d in drops) == pytest.approx(link.lost)
