@@ -42,13 +42,17 @@ Check = Callable[[Principal], Awaitable[None]]
 def hold_session(access: AccessControl, principal: Principal) -> SessionLease:
     """Take one of ``principal``'s concurrent sessions until the current request's handler
     ends; 429 ``too_many_sessions`` when none is free."""
-    lease = access.open_session(principal)
+    return bind_to_handler(access.open_session(principal))
+
+
+def bind_to_handler(lease: SessionLease) -> SessionLease:
+    """Tie ``lease`` to the current request's handler: released when the handler ends, and
+    the handler cancelled (its socket ends) when the lease's app is revoked, unless the
+    entrance's own session ended it first, with a message in its wire format."""
     task = asyncio.current_task()
     if task is None:  # not inside a handler: the caller must release the lease itself
         return lease
     task.add_done_callback(lambda _task: lease.release())
-    # Its app revoked: the socket ends with its handler (unless the entrance's own session
-    # ended it first, with a message in its wire format).
     lease.on_revoke = task.cancel
     return lease
 

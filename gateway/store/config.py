@@ -47,7 +47,6 @@ class StoreConfig:
             raise StoreConfigError("abandoned_after must be a positive number of seconds")
         sqlalchemy_url(self.database)  # fail at start-up, not at the first write
 
-
     @property
     def alive_interval(self) -> float:
         """Seconds between renewals of this gateway's live conversations: a fifth of

@@ -6,7 +6,7 @@ module (``AccessControl.on_revoked``) to end that app's sessions on every transp
 (``LiveSessions``: WebRTC, WHIP, the Symbl WebSocket). A session that can say why in its own
 wire format has ``revoke(why)`` (an ``app_revoked`` error, then the close); any other
 (WHIP, which has no message channel) is stopped. Sockets that hold no session (consoles,
-subscribers) are ended by their lease (``gateway.auth.entrances.hold_session``).
+subscribers) are ended by their lease (``gateway.auth.entrances.bind_to_handler``).
 """
 
 from __future__ import annotations

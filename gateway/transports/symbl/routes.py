@@ -22,6 +22,7 @@ from aiohttp import web
 
 from gateway.auth import ACCESS_KEY, Action, AuthError, Principal, refuse_websocket
 from gateway.auth import websocket_response as auth_websocket_response
+from gateway.auth.entrances import bind_to_handler
 from gateway.auth.quotas import SessionLease
 from gateway.config import SessionSettings
 from gateway.conversation.insights import InsightsProvider
@@ -141,17 +142,11 @@ async def subscribe_handler(request: web.Request) -> web.StreamResponse:
     if isinstance(admitted, web.StreamResponse):
         return admitted
     connection_id, principal, lease = admitted
-    subscriptions = request.app[SUBSCRIPTIONS_KEY]
-    handler = asyncio.current_task()
-    if handler is not None:  # its app revoked: the subscriber's socket ends
-        lease.on_revoke = handler.cancel
-    try:
-        ws = _websocket(request, 4096)
-        await ws.prepare(request)
-        await serve_subscriber(ws, request.app[SYMBL_KEY], subscriptions, connection_id,
-                               principal)
-    finally:
-        lease.release()
+    bind_to_handler(lease)  # released when this handler ends; its app revoked: it ends
+    ws = _websocket(request, 4096)
+    await ws.prepare(request)
+    await serve_subscriber(ws, request.app[SYMBL_KEY], request.app[SUBSCRIPTIONS_KEY],
+                           connection_id, principal)
     return ws
 
 
