@@ -22,6 +22,21 @@ from gateway.auth import AuthConfig, Role
 from gateway.config import GatewayConfig
 from tests.auth.conftest import Credentials, add_app
 from tests.rtc_client import GatewayClient
+from tests.support.symbl_client import Socket
+
+ALICE = {"userId": "alice@example.com", "name": "Alice"}
+"""The Symbl speaker whose script the access tests' scripted recognizer speaks (conftest)."""
+
+
+async def symbl_stream(url: str, connection_id: str, access_token: str) -> Socket:
+    """A Symbl real-time socket on ``connection_id`` with the token in the query."""
+    return await Socket.open(url, connection_id, query=f"access_token={access_token}")
+
+
+async def symbl_subscriber(url: str, connection_id: str, access_token: str) -> Socket:
+    """A Symbl subscribe socket on ``connection_id`` with the token in the query."""
+    return await Socket.open(url, connection_id, path="/v1/subscribe",
+                             query=f"access_token={access_token}")
 
 
 @dataclass

@@ -13,11 +13,9 @@ from gateway.auth.app_file import FileAppRegistry
 from gateway.http.keys import SYMBL_KEY, WEBRTC_KEY
 from tests.access.calls import Calls
 from tests.access.conftest import StartGateway
-from tests.access.support import Apps, token, ws_url
-from tests.support.symbl_client import Socket, finals, kind_of, silence, start_request
+from tests.access.support import ALICE, Apps, symbl_stream, token, ws_url
+from tests.support.symbl_client import finals, kind_of, silence, start_request
 from tests.symbl.conftest import eventually
-
-ALICE = {"userId": "alice@example.com", "name": "Alice"}  # her script: tests/access/conftest
 
 
 async def test_revoking_an_app_ends_its_calls_streams_and_consoles(
@@ -29,13 +27,12 @@ async def test_revoking_an_app_ends_its_calls_streams_and_consoles(
     calls = Calls()
     try:
         call = await calls.join(gw.url, doomed_token, "Greta", "room-1", 60)
-        stream = await Socket.open(gw.url, "conn-doomed", query=f"access_token={doomed_token}")
+        stream = await symbl_stream(gw.url, "conn-doomed", doomed_token)
         await stream.send(start_request(speaker=ALICE))
         await stream.notice("conversation_created")
-        other = await Socket.open(gw.url, "conn-kept", query=f"access_token={kept_token}")
+        other = await symbl_stream(gw.url, "conn-kept", kept_token)
         await other.send(start_request(speaker=ALICE))
-        kept_cid = (await other.notice("conversation_created"))["message"]["data"][
-            "conversationId"]
+        kept_cid = await other.conversation_id()
         # The doomed app's agent watches the *kept* app's conversation (same tenant): its
         # sockets can only end because of the revocation, not because the call ended.
         console = await http.ws_connect(ws_url(gw.url, f"/subscribe/{kept_cid}", doomed_token))
@@ -72,7 +69,7 @@ async def test_revoking_an_app_ends_its_calls_streams_and_consoles(
         assert finals(other.received) == ["hello thanks for calling support"]
         await other.close()
         # And the revoked token opens nothing new.
-        refused = await Socket.open(gw.url, "conn-again", query=f"access_token={doomed_token}")
+        refused = await symbl_stream(gw.url, "conn-again", doomed_token)
         codes = [m.get("code") for m in await refused.rest() if isinstance(m, dict)]
         assert codes == ["app_revoked"], codes
         await refused.close()
@@ -88,7 +85,7 @@ async def test_an_emptied_apps_file_refuses_new_sessions_but_cuts_no_call(
     agent = await apps.add(Role.AGENT, tenant="x")
     gw = await gateways()
     agent_token = await token(http, gw.url, agent)
-    stream = await Socket.open(gw.url, "conn-stays", query=f"access_token={agent_token}")
+    stream = await symbl_stream(gw.url, "conn-stays", agent_token)
     try:
         await stream.send(start_request(speaker=ALICE))
         await stream.notice("conversation_created")
@@ -99,7 +96,7 @@ async def test_an_emptied_apps_file_refuses_new_sessions_but_cuts_no_call(
             if not await registry.list():
                 break
             await asyncio.sleep(0.1)
-        again = await Socket.open(gw.url, "conn-new", query=f"access_token={agent_token}")
+        again = await symbl_stream(gw.url, "conn-new", agent_token)
         refused = [m.get("code") for m in await again.rest() if isinstance(m, dict)]
         await again.close()
         assert refused == ["app_revoked"]

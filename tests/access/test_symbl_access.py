@@ -22,24 +22,12 @@ import pytest
 
 from gateway.auth import Role
 from gateway.http.keys import SYMBL_KEY
-from tests.access.conftest import Gateway, StartGateway
-from tests.access.support import Apps, bearer, token
+from tests.access.conftest import StartGateway
+from tests.access.support import ALICE, Apps, bearer, symbl_stream, symbl_subscriber, token
 from tests.support.symbl_client import Socket, finals, kind_of, silence, start_request
 from tests.symbl.conftest import eventually
 
 pytestmark = pytest.mark.usefixtures("apps")
-
-ALICE = {"userId": "alice@example.com", "name": "Alice"}  # her script: tests/access/conftest
-
-
-async def stream(gw: Gateway, connection_id: str, access_token: str) -> Socket:
-    return await Socket.open(gw.url, connection_id, query=f"access_token={access_token}")
-
-
-async def subscriber(gw: Gateway, connection_id: str, access_token: str) -> Socket:
-    return await Socket.open(gw.url, connection_id, path="/v1/subscribe",
-                             query=f"access_token={access_token}")
-
 
 async def refusal(socket: Socket) -> tuple[list[str], int | None]:
     """What a refused socket got: the codes of its frames, its close code."""
@@ -54,10 +42,10 @@ async def test_a_connection_s_conversation_carries_its_tenant(
     app_y = await apps.add(Role.AGENT, tenant="y")
     gw = await gateways()
     agent_x, agent_y = await token(http, gw.url, app_x), await token(http, gw.url, app_y)
-    ws = await stream(gw, "conn-x", agent_x)
+    ws = await symbl_stream(gw.url, "conn-x", agent_x)
     try:
         await ws.send(start_request(speaker=ALICE))
-        cid = (await ws.notice("conversation_created"))["message"]["data"]["conversationId"]
+        cid = await ws.conversation_id()
         assert gw.directory.get(cid).tenant == "x"
         # So a console of tenant Y may not watch it by its conversationId either.
         async with http.ws_connect(
@@ -83,16 +71,16 @@ async def test_only_the_connection_s_own_token_resumes_it(
     caller_x = await token(http, gw.url, service, role="caller", conversationIds=["other"])
     transport = gw.app[SYMBL_KEY]
 
-    first = await stream(gw, "resumable", agent_x)
+    first = await symbl_stream(gw.url, "resumable", agent_x)
     await first.send(start_request(noConnectionTimeout=30, speaker=ALICE))
-    cid = (await first.notice("conversation_created"))["message"]["data"]["conversationId"]
+    cid = await first.conversation_id()
     session = transport.sessions["resumable"]
 
     # While the socket is live: an intruder's takeover (which would displace it) is refused
     # before the session is touched.
     for intruder, code in ((agent_y, "conversation_of_other_tenant"),
                            (caller_x, "conversation_not_in_scope")):
-        codes, close = await refusal(await stream(gw, "resumable", intruder))
+        codes, close = await refusal(await symbl_stream(gw.url, "resumable", intruder))
         assert (codes, close) == ([code], 1008)
     for frame_bytes in silence(1.6):
         await first.send(frame_bytes)
@@ -103,12 +91,12 @@ async def test_only_the_connection_s_own_token_resumes_it(
     # session still waits, for its own token.
     await first.close(code=1001)
     await eventually(lambda: session.state.value == "detached")
-    codes, close = await refusal(await stream(gw, "resumable", agent_y))
+    codes, close = await refusal(await symbl_stream(gw.url, "resumable", agent_y))
     assert (codes, close) == (["conversation_of_other_tenant"], 1008)
     assert session.state.value == "detached" and session.owner is None
     assert transport.sessions["resumable"] is session
 
-    second = await stream(gw, "resumable", agent_x)
+    second = await symbl_stream(gw.url, "resumable", agent_x)
     try:
         await second.send(start_request())
         created = await second.notice("conversation_created")
@@ -127,20 +115,20 @@ async def test_v1_subscribe_refuses_a_watcher_of_another_tenant(
     transport = gw.app[SYMBL_KEY]
 
     # Both wait for the connection (its tenant is not known yet).
-    own = await subscriber(gw, "conn-sub", agent_x)
-    other = await subscriber(gw, "conn-sub", agent_y)
+    own = await symbl_subscriber(gw.url, "conn-sub", agent_x)
+    other = await symbl_subscriber(gw.url, "conn-sub", agent_y)
     await eventually(lambda: len(transport._waiting.get("conn-sub", [])) == 2)
 
-    ws = await stream(gw, "conn-sub", agent_x)
+    ws = await symbl_stream(gw.url, "conn-sub", agent_x)
     try:
         await ws.send(start_request(speaker=ALICE))
-        cid = (await ws.notice("conversation_created"))["message"]["data"]["conversationId"]
+        cid = await ws.conversation_id()
         # Y is refused the moment the connection joins its conversation: nothing else.
         codes, close = await refusal(other)
         assert (codes, close) == (["conversation_of_other_tenant"], 1008)
         assert len(other.received) == 1
         # A Y subscriber coming once the conversation is live is refused at once.
-        late = await subscriber(gw, "conn-sub", agent_y)
+        late = await symbl_subscriber(gw.url, "conn-sub", agent_y)
         assert await refusal(late) == (["conversation_of_other_tenant"], 1008)
         assert len(late.received) == 1
 
@@ -171,10 +159,10 @@ async def test_a_caller_reads_the_conversation_its_connection_opened(
     gw = await gateways(database=database)
     caller = await token(http, gw.url, service, role="caller", conversationIds=["conn-read"])
     stranger = await token(http, gw.url, service, role="caller", conversationIds=["conn-other"])
-    ws = await stream(gw, "conn-read", caller)
+    ws = await symbl_stream(gw.url, "conn-read", caller)
     try:
         await ws.send(start_request(speaker=ALICE))
-        cid = (await ws.notice("conversation_created"))["message"]["data"]["conversationId"]
+        cid = await ws.conversation_id()
         assert cid != "conn-read"
         for frame_bytes in silence(1.6):
             await ws.send(frame_bytes)

@@ -371,6 +371,11 @@ class Socket:
         found: dict[str, Any] = await self.until(lambda m: kind_of(m) == kind, timeout)
         return found
 
+    async def conversation_id(self, timeout: float = 10.0) -> str:  # noqa: ASYNC109
+        """The ``conversationId`` of the ``conversation_created`` that follows a start."""
+        created = await self.notice("conversation_created", timeout)
+        return str(created["message"]["data"]["conversationId"])
+
     async def rest(self, timeout: float = 10.0) -> list[Any]:  # noqa: ASYNC109
         """Everything until the server closes the socket."""
         out = []

@@ -33,7 +33,7 @@ async def test_a_closed_tab_still_delivers_its_last_phrase_to_consoles(
     early = await Socket.open(symbl.url, "tab", path="/v1/subscribe")  # before the stream
     ws = await Socket.open(symbl.url, "tab")
     await ws.send(start_request())
-    cid = (await ws.notice("conversation_created"))["message"]["data"]["conversationId"]
+    cid = await ws.conversation_id()
     late = await console(symbl.url, cid)
     for frame in silence(2.5):  # the second phrase is still being spoken
         await ws.send(frame)
@@ -59,7 +59,7 @@ async def test_a_reconnect_within_no_connection_timeout_continues_the_conversati
     first = await Socket.open(symbl.url, "flaky")
     await first.send(start_request(noConnectionTimeout=30,
                                    speaker={"userId": "u1", "name": "Kim"}))
-    cid = (await first.notice("conversation_created"))["message"]["data"]["conversationId"]
+    cid = await first.conversation_id()
     for frame in silence(2.5):  # in real time, as a microphone would
         await first.send(frame)
         await asyncio.sleep(len(frame) / 32000)
@@ -113,7 +113,7 @@ async def test_a_reconnect_before_the_old_socket_was_seen_closing_takes_over(
     socket takes over, the old one is told why and closed; the conversation goes on."""
     old = await Socket.open(symbl.url, "takeover")
     await old.send(start_request(noConnectionTimeout=60))
-    cid = (await old.notice("conversation_created"))["message"]["data"]["conversationId"]
+    cid = await old.conversation_id()
     for frame in silence(1.3):
         await old.send(frame)
     await old.until(lambda m: kind_of(m) == "recognition_result" and m["message"]["isFinal"])
@@ -140,7 +140,7 @@ async def test_without_a_reconnect_the_conversation_ends_after_the_timeout(
         symbl: SymblGateway) -> None:
     ws = await Socket.open(symbl.url, "gone")
     await ws.send(start_request(noConnectionTimeout=0.5))
-    cid = (await ws.notice("conversation_created"))["message"]["data"]["conversationId"]
+    cid = await ws.conversation_id()
     sub = await console(symbl.url, cid)
     for frame in silence(1.3):
         await ws.send(frame)
@@ -177,7 +177,7 @@ async def test_subscribe_by_live_connection_id_or_by_conversation_id(
     live conversation (a WebRTC call's, or the conversationId a Symbl client was given)."""
     ws = await Socket.open(symbl.url, "live")
     await ws.send(start_request())
-    cid = (await ws.notice("conversation_created"))["message"]["data"]["conversationId"]
+    cid = await ws.conversation_id()
     for frame in silence(1.3):
         await ws.send(frame)
     await ws.until(lambda m: kind_of(m) == "recognition_result" and m["message"]["isFinal"])
@@ -202,7 +202,7 @@ async def test_a_dropped_socket_s_last_phrase_reaches_the_store(
     symbl = await start_symbl(database=str(tmp_path / "conversations.db"))
     ws = await Socket.open(symbl.url)
     await ws.send(start_request(speaker={"userId": "kim@example.com", "name": "Kim"}))
-    cid = (await ws.notice("conversation_created"))["message"]["data"]["conversationId"]
+    cid = await ws.conversation_id()
     for frame in silence(2.5):
         await ws.send(frame)
     await ws.until(lambda m: kind_of(m) == "recognition_result" and m["message"]["isFinal"])
